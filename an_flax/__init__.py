@@ -1,0 +1,1 @@
+"""an_flax: Attentive Normalization for conditional image generation, in JAX/Flax."""
