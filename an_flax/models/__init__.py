@@ -1,0 +1,30 @@
+"""Class-conditional GAN models (SN-GAN / SA-GAN / AN ResNets) and their helpers."""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from an_flax.models.blocks import ANOptions, DownBlock, NonLocal, UpBlock
+from an_flax.models.resnet_gan import Discriminator, Generator, build_models
+
+
+def sum_sown_losses(collection: Any) -> jax.Array:
+  """Sum of every 'orthogonal' penalty sown in `collection` (float32 scalar).
+
+  Accepts the 'losses' collection or a whole mutated-variables dict; leaves
+  under any other name are ignored. Returns 0 when nothing was sown (e.g. no
+  AN module, or an apply without mutable=['losses']).
+  """
+  leaves = jax.tree_util.tree_leaves_with_path(collection)
+  total = jnp.zeros((), jnp.float32)
+  for path, leaf in leaves:
+    if any(getattr(key, "key", None) == "orthogonal" for key in path):
+      total = total + jnp.sum(jnp.asarray(leaf, jnp.float32))
+  return total
+
+
+__all__ = [
+    "ANOptions", "Discriminator", "DownBlock", "Generator", "NonLocal", "UpBlock",
+    "build_models", "sum_sown_losses",
+]

@@ -1,0 +1,268 @@
+"""Class-conditional ResNet GANs: SN-GAN / SA-GAN generator and projection D.
+
+`build_models(config.model)` validates the configuration and returns
+`(Generator, Discriminator)`. Call signatures:
+
+  generator.apply(variables, z, labels, train=..., rngs={'sampling': key},
+                  mutable=['batch_stats', 'spectral', 'losses', 'intermediates'])
+      -> images (N, R, R, 3), float32 in [-1, 1]
+  discriminator.apply(variables, images, labels, train=..., mutable=[...])
+      -> logits (N,), float32
+
+Collections: 'params'; 'batch_stats' (G's BatchNorm only); 'spectral'
+(power-iteration state, advanced when train=True); 'losses' (AN's
+'orthogonal' penalties); 'intermediates' (AN's 'layout'). The 'sampling'
+stream is needed only when train=True and AN is present.
+"""
+
+import math
+from typing import Any, Mapping, Optional, Sequence, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from an_flax.models.blocks import (
+    NONLOCAL_KINDS, ANOptions, DownBlock, NonLocal, UpBlock)
+from an_flax.layers import SNConv, SNDense, SNEmbed
+
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+class Generator(nn.Module):
+  """z, y -> image. Block i outputs resolution 8 * 2**i and ch * multipliers[i+1] channels.
+
+  Parameter names: 'dense' (z -> 4x4), 'block{i}', 'nonlocal{resolution}'
+  (after-block modules), 'block{i}/nonlocal' (inside-block modules), 'bn',
+  'conv_out'.
+  """
+
+  num_classes: int
+  ch: int = 64
+  multipliers: Sequence[int] = (16, 16, 8, 4, 2, 1)
+  spectral: bool = True
+  nonlocal_: NonLocal = NonLocal()
+  bn_axis_name: Optional[str] = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, z: jax.Array, labels: jax.Array, train: bool = False) -> jax.Array:
+    widths = [self.ch * m for m in self.multipliers]
+    x = SNDense(4 * 4 * widths[0], spectral=self.spectral, dtype=self.dtype,
+                name="dense")(z, train)
+    x = x.reshape(z.shape[0], 4, 4, widths[0])
+    resolution = 4
+    for i, features in enumerate(widths[1:]):
+      resolution *= 2
+      inner = self.nonlocal_ if self.nonlocal_.in_block(resolution) else None
+      x = UpBlock(features, self.num_classes, self.spectral, inner=inner,
+                  bn_axis_name=self.bn_axis_name, dtype=self.dtype, name=f"block{i}")(
+                      x, labels, train)
+      if self.nonlocal_.after_block(resolution):
+        x = self.nonlocal_.module(self.spectral, self.dtype, f"nonlocal{resolution}")(x, train)
+    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, axis_name=self.bn_axis_name,
+                     dtype=self.dtype, force_float32_reductions=True, name="bn")(x)
+    x = SNConv(3, (3, 3), spectral=self.spectral, dtype=self.dtype, name="conv_out")(
+        nn.relu(x), train)
+    return jnp.tanh(x.astype(jnp.float32))
+
+
+def discriminator_resolutions(
+    resolution: int, num_blocks: int, final_resolution: int) -> Tuple[Tuple[int, int], ...]:
+  """(input, output) resolution of each D block: downsample while > final_resolution."""
+  stages = []
+  for _ in range(num_blocks):
+    out = resolution // 2 if resolution > final_resolution else resolution
+    stages.append((resolution, out))
+    resolution = out
+  return tuple(stages)
+
+
+class Discriminator(nn.Module):
+  """Projection discriminator: image, y -> logit. Spectral norm on every layer.
+
+  Block i has ch * multipliers[i] channels; block 0 is SN-GAN's optimized
+  block; blocks downsample while the resolution exceeds `final_resolution`.
+  A non-local module listed at resolution r sits after (or inside) the FIRST
+  block whose output (or convolutions) has resolution r. Names: 'block{i}',
+  'nonlocal{resolution}', 'block{i}/nonlocal', 'linear', 'embed'.
+  """
+
+  num_classes: int
+  ch: int = 64
+  multipliers: Sequence[int] = (1, 2, 4, 8, 16, 16)
+  final_resolution: int = 4
+  nonlocal_: NonLocal = NonLocal()
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, images: jax.Array, labels: jax.Array, train: bool = False) -> jax.Array:
+    x = images.astype(self.dtype)
+    stages = discriminator_resolutions(x.shape[1], len(self.multipliers), self.final_resolution)
+    placed_inside, placed_after = set(), set()
+    for i, (multiplier, (res_in, res_out)) in enumerate(zip(self.multipliers, stages)):
+      inner = None
+      if self.nonlocal_.in_block(res_in) and res_in not in placed_inside:
+        inner = self.nonlocal_
+        placed_inside.add(res_in)
+      x = DownBlock(self.ch * multiplier, preactivation=i > 0, downsample=res_out < res_in,
+                    inner=inner, dtype=self.dtype, name=f"block{i}")(x, train)
+      if self.nonlocal_.after_block(res_out) and res_out not in placed_after:
+        x = self.nonlocal_.module(True, self.dtype, f"nonlocal{res_out}")(x, train)
+        placed_after.add(res_out)
+    # Global SUM pooling; the head runs in float32.
+    h = jnp.sum(nn.relu(x).astype(jnp.float32), axis=(1, 2))
+    logits = SNDense(1, dtype=jnp.float32, name="linear")(h, train)[:, 0]
+    embedding = SNEmbed(self.num_classes, h.shape[-1], dtype=jnp.float32, name="embed")(
+        labels, train)
+    return logits + jnp.sum(embedding * h, axis=-1)
+
+
+# ----------------------------------------------------------------------------
+# Configuration.
+
+def _get(cfg: Mapping[str, Any], path: str) -> Any:
+  """cfg[path] for a dotted path below `model`, with an error naming the field."""
+  value = cfg
+  for key in path.split("."):
+    if value is None or key not in value:
+      raise ValueError(f"model.{path} is missing from the model config: add it "
+                       "(see an_flax.models.resnet_gan for the schema).")
+    value = value[key]
+  return value
+
+
+def _fail(field: str, problem: str, fix: str) -> None:
+  raise ValueError(f"model.{field}: {problem}; {fix}.")
+
+
+def _log2(x: int) -> int:
+  return int(round(math.log2(x)))
+
+
+def _is_power_of_two(x: Any) -> bool:
+  return isinstance(x, int) and x > 0 and x & (x - 1) == 0
+
+
+def _an_options(cfg: Mapping[str, Any]) -> ANOptions:
+  an = ANOptions(
+      num_entities=int(_get(cfg, "an.num_entities")), kappa=float(_get(cfg, "an.kappa")),
+      key_pool=int(_get(cfg, "an.key_pool")), sampling=str(_get(cfg, "an.sampling")),
+      affine=bool(_get(cfg, "an.affine")), eps=float(_get(cfg, "an.eps")),
+      orthogonal_form=str(_get(cfg, "an.orthogonal_form")))
+  if an.num_entities < 1:
+    _fail("an.num_entities", f"got {an.num_entities}", "use a positive number (paper: 16)")
+  if an.kappa <= 0:
+    _fail("an.kappa", f"got {an.kappa}", "use a positive temperature divisor (paper: 10)")
+  if an.key_pool < 1:
+    _fail("an.key_pool", f"got {an.key_pool}", "use 1 (no pooling) or a window such as 2")
+  if an.eps <= 0:
+    _fail("an.eps", f"got {an.eps}", "use a small positive value such as 1e-5")
+  if an.sampling not in ("per_example", "batch_shared"):
+    _fail("an.sampling", f"unknown {an.sampling!r}", "use 'per_example' or 'batch_shared'")
+  if an.orthogonal_form not in ("frobenius", "released"):
+    _fail("an.orthogonal_form", f"unknown {an.orthogonal_form!r}",
+          "use 'frobenius' or 'released'")
+  return an
+
+
+def _nonlocal(cfg: Mapping[str, Any], field: str, an: ANOptions,
+              widths_after: Mapping[int, int], widths_inside: Mapping[int, int]) -> NonLocal:
+  """Parses and checks `model.<field>` against the resolutions the network has.
+
+  widths_after / widths_inside map each resolution where a module can sit
+  after / inside a block to the channel count it would see there.
+  """
+  spec = NonLocal(kind=str(_get(cfg, f"{field}.kind")),
+                  resolutions=tuple(int(r) for r in _get(cfg, f"{field}.resolutions")),
+                  inside_blocks=bool(_get(cfg, f"{field}.inside_blocks")), an=an)
+  if spec.kind not in NONLOCAL_KINDS:
+    _fail(f"{field}.kind", f"unknown kind {spec.kind!r}", f"use one of {NONLOCAL_KINDS}")
+  if spec.kind == "none":
+    return spec
+  if spec.inside_blocks and spec.kind != "attentive_norm":
+    _fail(f"{field}.inside_blocks", f"True is only supported for 'attentive_norm', not "
+          f"{spec.kind!r}", "set it to False")
+  widths = widths_inside if spec.inside_blocks else widths_after
+  where = "inside a block (convolutions at)" if spec.inside_blocks else "after a block at"
+  for resolution in spec.resolutions:
+    if resolution not in widths:
+      _fail(f"{field}.resolutions", f"no place {where} resolution {resolution}",
+            f"choose among {sorted(widths)}")
+    if widths[resolution] % 8:
+      _fail(f"{field}.resolutions", f"{widths[resolution]} channels at resolution "
+            f"{resolution} are not divisible by 8", "change the width/multipliers or "
+            "the resolution")
+    positions = (resolution // an.key_pool) ** 2
+    if spec.kind == "attentive_norm" and an.sampling == "per_example" and \
+        positions < an.num_entities:
+      _fail(f"{field}.resolutions", f"at resolution {resolution} the pooled keys have "
+            f"{positions} positions, fewer than an.num_entities={an.num_entities}",
+            "use a higher resolution, a smaller an.key_pool, or an.sampling='batch_shared'")
+  return spec
+
+
+def build_models(cfg: Mapping[str, Any]) -> Tuple[Generator, Discriminator]:
+  """(generator, discriminator) from the `config.model` ConfigDict (or a dict).
+
+  Fields: resolution, num_classes, z_dim, g_ch, d_ch, g_multipliers,
+  d_multipliers, g_spectral_norm, g_nonlocal / d_nonlocal {kind, resolutions,
+  inside_blocks}, an {num_entities, kappa, key_pool, sampling, affine, eps,
+  orthogonal_form}, dtype, bn_axis_name; optional d_final_resolution (where D
+  stops downsampling; default 8 at resolution 32, as SN-GAN's CIFAR D, else 4).
+  Raises ValueError naming the offending field.
+  """
+  resolution = _get(cfg, "resolution")
+  if not _is_power_of_two(resolution) or resolution < 8:
+    _fail("resolution", f"got {resolution!r}", "use a power of two >= 8 (32, 64 or 128)")
+  for field in ("num_classes", "z_dim", "g_ch", "d_ch"):
+    value = _get(cfg, field)
+    if not isinstance(value, int) or value < 1:
+      _fail(field, f"got {value!r}", "use a positive integer")
+
+  g_mults = tuple(int(m) for m in _get(cfg, "g_multipliers"))
+  num_up = _log2(resolution // 4)
+  if len(g_mults) != num_up + 1 or min(g_mults) < 1:
+    _fail("g_multipliers", f"got {g_mults} for resolution {resolution}",
+          f"give {num_up + 1} positive values: the 4x4 width, then one per up-block "
+          f"(4 -> {resolution} takes {num_up} up-blocks), e.g. (16, 16, 8, 4, 2, 1) for 128")
+
+  final = cfg.get("d_final_resolution") or (8 if resolution == 32 else 4)
+  if not _is_power_of_two(final) or final > resolution // 2:
+    _fail("d_final_resolution", f"got {final!r}", "use a power of two <= resolution / 2")
+  d_mults = tuple(int(m) for m in _get(cfg, "d_multipliers"))
+  num_down = _log2(resolution // final)
+  if len(d_mults) < num_down + 1 or min(d_mults) < 1:
+    _fail("d_multipliers", f"got {d_mults} for resolution {resolution}",
+          f"give at least {num_down + 1} positive values: {num_down} downsampling blocks "
+          f"({resolution} -> {final}) and a final one without, e.g. (1, 2, 4, 8, 16, 16) "
+          "for 128")
+
+  dtype_name = _get(cfg, "dtype")
+  if dtype_name not in _DTYPES:
+    _fail("dtype", f"unknown {dtype_name!r}", f"use one of {sorted(_DTYPES)}")
+  bn_axis_name = _get(cfg, "bn_axis_name")
+  if bn_axis_name is not None and (not isinstance(bn_axis_name, str) or not bn_axis_name):
+    _fail("bn_axis_name", f"got {bn_axis_name!r}",
+          "use None (global-batch statistics) or the shard_map axis name")
+
+  an = _an_options(cfg)
+  g_ch, d_ch = _get(cfg, "g_ch"), _get(cfg, "d_ch")
+  g_widths = {4 * 2 ** (i + 1): g_ch * m for i, m in enumerate(g_mults[1:])}
+  g_nonlocal = _nonlocal(cfg, "g_nonlocal", an, g_widths, g_widths)
+  stages = discriminator_resolutions(resolution, len(d_mults), final)
+  d_after, d_inside = {}, {}
+  for m, (res_in, res_out) in zip(d_mults, stages):
+    d_inside.setdefault(res_in, d_ch * m)
+    d_after.setdefault(res_out, d_ch * m)
+  d_nonlocal = _nonlocal(cfg, "d_nonlocal", an, d_after, d_inside)
+
+  dtype = _DTYPES[dtype_name]
+  generator = Generator(
+      num_classes=cfg["num_classes"], ch=g_ch, multipliers=g_mults,
+      spectral=bool(_get(cfg, "g_spectral_norm")), nonlocal_=g_nonlocal,
+      bn_axis_name=bn_axis_name, dtype=dtype)
+  discriminator = Discriminator(
+      num_classes=cfg["num_classes"], ch=d_ch, multipliers=d_mults, final_resolution=final,
+      nonlocal_=d_nonlocal, dtype=dtype)
+  return generator, discriminator
