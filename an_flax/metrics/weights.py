@@ -1,0 +1,134 @@
+"""FID Inception weights: pytorch-fid state-dict names <-> Flax variables, and the `.npz` file.
+
+The only accepted source is pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`. It is
+converted once (with torch) by `python -m an_flax.metrics.convert_inception_weights` into an
+`.npz` of Flax variables keyed `params/Mixed_5b/branch1x1/conv/kernel`, ...; loading that
+file needs only numpy. Nothing is ever downloaded.
+"""
+
+import functools
+import logging
+import os
+import zipfile
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import traverse_util
+
+from an_flax.metrics.inception import MIN_INPUT_SIZE, FIDInceptionV3
+
+PTH_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
+PTH_SHA256_PREFIX = "6726825d"
+PTH_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+           + PTH_FILENAME)
+# Key in the converted .npz recording the sha256 of the .pth it came from.
+SOURCE_SHA256_KEY = "source_sha256"
+CONVERT_COMMAND = ("python -m an_flax.metrics.convert_inception_weights "
+                   f"--input {PTH_FILENAME} --output inception_fid.npz")
+HOW_TO_GET = (
+    f"FID/IS need pytorch-fid's port of the 2015-12-05 TF Inception graph, the file "
+    f"{PTH_FILENAME} (sha256 starts with {PTH_SHA256_PREFIX}; published at {PTH_URL}). "
+    f"Nothing is downloaded automatically. Convert it once with\n  {CONVERT_COMMAND}\n"
+    f"and set config.eval.inception_weights to the resulting .npz path.")
+
+# (Flax collection, Flax leaf name) -> PyTorch state-dict leaf name.
+_LEAF_TO_TORCH = {
+    ("params", "kernel"): "weight",
+    ("params", "scale"): "weight",
+    ("params", "bias"): "bias",
+    ("batch_stats", "mean"): "running_mean",
+    ("batch_stats", "var"): "running_var",
+}
+# Flax layout from PyTorch layout: conv OIHW -> HWIO, linear (out, in) -> (in, out).
+_TO_FLAX_AXES = {4: (2, 3, 1, 0), 2: (1, 0)}
+
+
+class InceptionWeightsError(ValueError):
+  """The FID Inception weights file is missing, unreadable or does not fit the network."""
+
+
+@functools.cache
+def expected_shapes() -> dict[str, tuple[int, ...]]:
+  """Flat Flax variable names ('params/fc/kernel', ...) -> shapes, traced from the module."""
+  x = jax.ShapeDtypeStruct((1, MIN_INPUT_SIZE, MIN_INPUT_SIZE, 3), jnp.float32)
+  variables = jax.eval_shape(FIDInceptionV3().init, jax.random.key(0), x)
+  flat = traverse_util.flatten_dict(variables, sep="/")
+  return {k: tuple(v.shape) for k, v in flat.items()}
+
+
+def torch_name(flax_name: str) -> str:
+  """'params/Mixed_5b/branch1x1/conv/kernel' -> 'Mixed_5b.branch1x1.conv.weight'."""
+  collection, *path, leaf = flax_name.split("/")
+  return ".".join([*path, _LEAF_TO_TORCH[collection, leaf]])
+
+
+def torch_shape(flax_shape: tuple[int, ...]) -> tuple[int, ...]:
+  axes = _TO_FLAX_AXES.get(len(flax_shape))
+  return flax_shape if axes is None else tuple(flax_shape[axes.index(i)] for i in range(len(axes)))
+
+
+def _mismatch_error(title: str, problems: list[str]) -> InceptionWeightsError:
+  shown = "\n  ".join(problems[:20])
+  more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+  return InceptionWeightsError(f"{title} ({len(problems)} problems):\n  {shown}{more}\n"
+                               + HOW_TO_GET)
+
+
+def flax_from_torch_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """Renames and transposes a pytorch-fid state dict into flat Flax variables (float32).
+
+  `*.num_batches_tracked` entries are ignored (torch adds them; inference does not use them).
+  Raises InceptionWeightsError listing every missing, unexpected or mis-shaped tensor.
+  """
+  given = {k: v for k, v in state_dict.items() if not k.endswith(".num_batches_tracked")}
+  problems, flat = [], {}
+  for name, shape in expected_shapes().items():
+    key, want = torch_name(name), torch_shape(shape)
+    if key not in given:
+      problems.append(f"missing {key} {want}")
+      continue
+    value = np.asarray(given.pop(key), dtype=np.float32)
+    if value.shape != want:
+      problems.append(f"wrong shape {key}: got {value.shape}, expected {want}")
+      continue
+    axes = _TO_FLAX_AXES.get(value.ndim)
+    flat[name] = value if axes is None else np.ascontiguousarray(value.transpose(axes))
+  problems += [f"unexpected {k} {tuple(np.shape(v))}" for k, v in given.items()]
+  if problems:
+    raise _mismatch_error("State dict does not match pytorch-fid's FID Inception", problems)
+  return flat
+
+
+def load_inception_variables(path: str | os.PathLike | None) -> dict:
+  """Loads the converted `.npz` into Flax variables {'params': ..., 'batch_stats': ...}.
+
+  Raises InceptionWeightsError naming the expected file, the path looked at, the config
+  field and the converter command, so a missing file is fixable from the message alone.
+  """
+  where = os.path.abspath(os.fspath(path)) if path else "<config.eval.inception_weights unset>"
+  if not path or not os.path.isfile(path):
+    raise InceptionWeightsError(
+        f"FID Inception weights not found: looked for {where!r}.\n" + HOW_TO_GET)
+  if os.fspath(path).endswith(".pth"):
+    raise InceptionWeightsError(
+        f"{where!r} is a PyTorch file; the project loads the converted .npz.\n" + HOW_TO_GET)
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      flat = {k: f[k] for k in f.files}
+  except (OSError, ValueError, zipfile.BadZipFile) as e:
+    raise InceptionWeightsError(f"Cannot read {where!r} as .npz: {e}\n" + HOW_TO_GET) from e
+
+  source = str(flat.pop(SOURCE_SHA256_KEY, ""))
+  want = expected_shapes()
+  problems = [f"missing {k} {s}" for k, s in want.items() if k not in flat]
+  problems += [f"unexpected {k}" for k in flat if k not in want]
+  problems += [f"wrong shape {k}: got {flat[k].shape}, expected {s}"
+               for k, s in want.items() if k in flat and flat[k].shape != s]
+  if problems:
+    raise _mismatch_error(f"{where!r} does not match the FID Inception network", problems)
+  if not source.startswith(PTH_SHA256_PREFIX):
+    logging.warning("%s was not converted from %s (source sha256 %r): FID/IS values will not "
+                    "be comparable with published numbers.", where, PTH_FILENAME, source)
+  return traverse_util.unflatten_dict(flat, sep="/")
