@@ -1,0 +1,144 @@
+"""Per-process batches {'image': uint8 (B, H, W, 3), 'label': int32 (B,)} for training and eval.
+
+Config fields read: `config.dataset.*` (see `sources.DataConfig`), `config.batch_size`
+(global; each of the `jax.process_count()` processes yields `batch_size // process_count`)
+and `config.seed` (default 0).
+
+Resume determinism. Each process reads its own slice of n records in a fixed order.
+Its stream of records is epoch 0, epoch 1, ..., where epoch e is the slice passed
+through a shuffle buffer seeded by (seed, e); batch k is records [k B, (k + 1) B) of
+that stream. So the batches are a pure function of (seed, step, process index and
+count, data on disk), and an iterator started at step k starts the stream at epoch
+k B // n and skips k B % n records before decoding them: a resume costs reading less
+than one epoch of undecoded records (with `cache`, of cached images) plus filling
+the shuffle buffer, however large k is. The order also depends on the TF global
+seed if anyone sets one (`tf.random.set_seed`), and on the tf.data shuffle algorithm
+of the TensorFlow version. Batches run across epoch boundaries, so no example is
+dropped.
+
+Limitation: a shuffle buffer mixes each epoch only within about `shuffle_buffer`
+records of the on-disk order (which TFDS already shuffled when it wrote the data).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Iterator
+
+import jax
+import ml_collections
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from an_flax.data import preprocess
+from an_flax.data import sources
+
+# tf.data runs on the host: keep TensorFlow off the accelerators JAX uses.
+tf.config.set_visible_devices([], 'GPU')
+tf.config.set_visible_devices([], 'TPU')
+
+Batch = dict[str, np.ndarray]
+
+
+def num_classes(config: ml_collections.ConfigDict) -> int:
+  """Number of classes of the configured dataset, without reading or preparing it."""
+  builder = sources.get_builder(sources.DataConfig.from_config(config))
+  return builder.info.features['label'].num_classes
+
+
+def image_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
+  size = config.dataset.image_size
+  return (size, size, 3)
+
+
+def local_batch_size(global_batch_size: int, process_count: int) -> int:
+  if global_batch_size % process_count:
+    raise ValueError(f'Batch size {global_batch_size} is not divisible by the '
+                     f'{process_count} processes.')
+  return global_batch_size // process_count
+
+
+def _epoch_seed(seed: int, epoch: tf.Tensor) -> tf.Tensor:
+  # tf.data keeps op seeds modulo 2**31 - 1: distinct for the first 10**6 epochs.
+  return tf.constant(seed * 1_000_003 % (2**31 - 1), tf.int64) + epoch
+
+
+def train_dataset(records: tf.data.Dataset, num_records: int, *, seed: int,
+                  start_step: int, batch_size: int, image_size: int,
+                  shuffle_buffer: int, cache: bool) -> tf.data.Dataset:
+  """Endless batches from `records` (a fixed-order slice), starting at `start_step`.
+
+  See the module docstring for the order and what starting late costs.
+  """
+  if num_records < 1:
+    raise ValueError('This process has no training examples.')
+  decode = functools.partial(preprocess.decode_example, size=image_size)
+  if cache:
+    records = records.map(decode, num_parallel_calls=tf.data.AUTOTUNE).cache()
+  first_epoch, offset = divmod(start_step * batch_size, num_records)
+
+  def epoch(e: tf.Tensor) -> tf.data.Dataset:
+    return records.shuffle(shuffle_buffer, seed=_epoch_seed(seed, e),
+                           reshuffle_each_iteration=False)
+
+  ds = tf.data.Dataset.counter(first_epoch).flat_map(epoch).skip(offset)
+  if not cache:
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+  return ds.with_options(sources.deterministic_options())
+
+
+def create_train_iterator(config: ml_collections.ConfigDict,
+                          start_step: int = 0) -> Iterator[Batch]:
+  """This process's training batches from `start_step` on (see the module docstring)."""
+  data = sources.DataConfig.from_config(config)
+  builder = sources.get_builder(data)
+  sources.prepare(builder, data, data.split)
+  records, count = sources.read_process_slice(
+      builder, data.split, jax.process_index(), jax.process_count())
+  ds = train_dataset(
+      records, count, seed=config.get('seed', 0), start_step=start_step,
+      batch_size=local_batch_size(config.batch_size, jax.process_count()),
+      image_size=data.image_size, shuffle_buffer=data.shuffle_buffer, cache=data.cache)
+  return iter(tfds.as_numpy(ds))
+
+
+def eval_dataset(records: tf.data.Dataset, *, num_batches: int, batch_size: int,
+                 image_size: int) -> tf.data.Dataset:
+  """`num_batches` batches of `records` in order, padded with masked-out examples.
+
+  Every example appears once with 'mask' True; padding has a zero image, label 0 and
+  'mask' False, so the last batch is full and all processes yield the same number of
+  batches (which collective evaluation steps need).
+  """
+  def decode(example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    return {**preprocess.decode_example(example, image_size), 'mask': True}
+
+  padding = tf.data.Dataset.from_tensors({
+      'image': tf.zeros((image_size, image_size, 3), tf.uint8),
+      'label': tf.constant(0, tf.int32),
+      'mask': False,
+  }).repeat()
+  ds = records.map(decode, num_parallel_calls=tf.data.AUTOTUNE).concatenate(padding)
+  ds = ds.take(num_batches * batch_size).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+  return ds.with_options(sources.deterministic_options())
+
+
+def create_eval_dataset(config: ml_collections.ConfigDict, split: str,
+                        batch_size: int | None = None) -> Iterator[Batch]:
+  """One pass over this process's slice of `split`: {'image', 'label', 'mask'} batches.
+
+  `batch_size` is global (default `config.batch_size`); see `eval_dataset` for padding.
+  """
+  data = sources.DataConfig.from_config(config)
+  builder = sources.get_builder(data)
+  sources.prepare(builder, data, split)
+  process_count = jax.process_count()
+  local_batch = local_batch_size(batch_size or config.batch_size, process_count)
+  records, _ = sources.read_process_slice(builder, split, jax.process_index(), process_count)
+  largest_slice = math.ceil(sources.num_examples(builder, split) / process_count)
+  ds = eval_dataset(records, num_batches=math.ceil(largest_slice / local_batch),
+                    batch_size=local_batch, image_size=data.image_size)
+  return iter(tfds.as_numpy(ds))
