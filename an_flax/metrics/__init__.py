@@ -1,0 +1,66 @@
+"""FID, intra-FID and Inception Score that match pytorch-fid (TF Inception graph 2015-12-05).
+
+Protocol: generated float images in [-1, 1] are quantised to uint8 as a PNG writer would
+(round half up), converted to [0, 1], resized to 299x299 bilinearly with half-pixel centres
+and no antialiasing (torch `F.interpolate(mode='bilinear', align_corners=False)`), mapped to
+[-1, 1] and fed to pytorch-fid's FID Inception; statistics are float64 on the host.
+
+Public API:
+  load_inception_variables(path)        converted `.npz` -> Flax variables; clear error if
+                                         missing or mismatched (config.eval.inception_weights).
+  make_feature_extractor(variables)     -> extract(images) -> (pool3, logits), sharded over
+                                         all devices; takes uint8 or [-1, 1] float NHWC;
+                                         logits omit the fc bias (OpenAI IS convention).
+  compute_statistics(batches, extract, keep_logits=False) -> (Statistics(mu, sigma), logits)
+  compute_class_statistics(labelled_batches, extract) -> {label: Statistics}
+  save_statistics / load_statistics     pytorch-fid `.npz` layout (`mu`, `sigma`).
+  save_class_statistics / load_class_statistics   one `.npz`, `mu_<label>` / `sigma_<label>`.
+  frechet_distance(mu1, sigma1, mu2, sigma2)      FID with pytorch-fid's numerical rules.
+  intra_fid(generated, reference)       -> (mean over classes, {label: FID}).
+  inception_score(logits, splits=10)    -> (mean, std).
+
+Typical evaluation:
+  variables = load_inception_variables(config.eval.inception_weights)
+  extract = make_feature_extractor(variables)
+  stats, logits = compute_statistics(sample_batches, extract, keep_logits=True)
+  fid = frechet_distance(*stats, *load_statistics(reference_path))
+  is_mean, is_std = inception_score(logits)
+
+Weights: `python -m an_flax.metrics.convert_inception_weights --input
+pt_inception-2015-12-05-6726825d.pth --output inception_fid.npz` (needs torch, once).
+"""
+
+from an_flax.metrics.extract import make_feature_extractor
+from an_flax.metrics.inception import FIDInceptionV3
+from an_flax.metrics.scores import frechet_distance, inception_score, intra_fid
+from an_flax.metrics.statistics import (
+    FeatureFn,
+    Statistics,
+    StatsAccumulator,
+    compute_class_statistics,
+    compute_statistics,
+    load_class_statistics,
+    load_statistics,
+    save_class_statistics,
+    save_statistics,
+)
+from an_flax.metrics.weights import InceptionWeightsError, load_inception_variables
+
+__all__ = [
+    "FIDInceptionV3",
+    "FeatureFn",
+    "InceptionWeightsError",
+    "Statistics",
+    "StatsAccumulator",
+    "compute_class_statistics",
+    "compute_statistics",
+    "frechet_distance",
+    "inception_score",
+    "intra_fid",
+    "load_class_statistics",
+    "load_inception_variables",
+    "load_statistics",
+    "make_feature_extractor",
+    "save_class_statistics",
+    "save_statistics",
+]
