@@ -1,6 +1,4 @@
-"""Input data: TFDS sources, the embedded `symmetric_shapes` set, resumable pipelines."""
+"""Input data. The pipelines' API is in `an_flax.data.input_pipeline`.
 
-from an_flax.data.input_pipeline import create_eval_dataset
-from an_flax.data.input_pipeline import create_train_iterator
-from an_flax.data.input_pipeline import image_shape
-from an_flax.data.input_pipeline import num_classes
+Nothing is imported here, so that light modules of this package do not pull in TensorFlow.
+"""
