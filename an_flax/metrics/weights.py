@@ -65,8 +65,9 @@ def torch_name(flax_name: str) -> str:
 
 
 def torch_shape(flax_shape: tuple[int, ...]) -> tuple[int, ...]:
+  """PyTorch shape of a Flax-layout tensor: undoes `_TO_FLAX_AXES`."""
   axes = _TO_FLAX_AXES.get(len(flax_shape))
-  return flax_shape if axes is None else tuple(flax_shape[axes.index(i)] for i in range(len(axes)))
+  return flax_shape if axes is None else tuple(flax_shape[i] for i in np.argsort(axes))
 
 
 def _mismatch_error(title: str, problems: list[str]) -> InceptionWeightsError:
