@@ -12,7 +12,6 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from an_flax.data import input_pipeline
-from an_flax.data import sources
 
 SYNSET_COLORS = {  # label index in TFDS's labels.txt -> solid colour
     0: (220, 40, 40),
