@@ -104,7 +104,10 @@ def regional_normalize(
     offset = offset * scale.astype(jnp.float32)
   if bias is not None:
     offset = offset + bias.astype(jnp.float32)
-  out = shifted * jnp.einsum("npk,nkc->npc", s, gain) + jnp.einsum("npk,nkc->npc", s, offset)
+  # One (P x n)(n x 2C) product gives both per-pixel maps S g and S o.
+  pixel_gain, pixel_offset = jnp.split(
+      jnp.einsum("npk,nkc->npc", s, jnp.concatenate([gain, offset], -1)), 2, axis=-1)
+  out = shifted * pixel_gain + pixel_offset
   return out.reshape(n, h, w, c).astype(values.dtype)
 
 
