@@ -11,8 +11,14 @@
 
 Collections: 'params'; 'batch_stats' (G's BatchNorm only); 'spectral'
 (power-iteration state, advanced when train=True); 'losses' (AN's
-'orthogonal' penalties); 'intermediates' (AN's 'layout'). The 'sampling'
-stream is needed only when train=True and AN is present.
+'orthogonal' penalties, unweighted); 'intermediates' (AN's 'layout'). The
+'sampling' stream is needed only when train=True and AN is present. Sown
+values append to what the passed-in variables hold: never feed 'losses' or
+'intermediates' back into the next apply.
+
+Mixed precision: `dtype` is the compute dtype of every conv / dense and of the
+non-local modules; parameters, BatchNorm statistics, G's tanh output and D's
+head (sum-pooled features, linear, projection) are float32.
 """
 
 import math
@@ -35,6 +41,13 @@ class Generator(nn.Module):
   Parameter names: 'dense' (z -> 4x4), 'block{i}', 'nonlocal{resolution}'
   (after-block modules), 'block{i}/nonlocal' (inside-block modules), 'bn',
   'conv_out'.
+
+  `bn_axis_name` is the BatchNorms' `axis_name`. None: statistics of the batch
+  the apply sees (the global batch under jit, even with a sharded batch; the
+  device's shard inside shard_map). A name: statistics averaged over that
+  named axis, i.e. the global batch again inside shard_map over it. Per-device
+  statistics are therefore shard_map with bn_axis_name=None, followed by a
+  pmean of the returned 'batch_stats' so the running averages stay replicated.
   """
 
   num_classes: int
@@ -209,8 +222,9 @@ def build_models(cfg: Mapping[str, Any]) -> Tuple[Generator, Discriminator]:
   d_multipliers, g_spectral_norm, g_nonlocal / d_nonlocal {kind, resolutions,
   inside_blocks}, an {num_entities, kappa, key_pool, sampling, affine, eps,
   orthogonal_form}, dtype, bn_axis_name; optional d_final_resolution (where D
-  stops downsampling; default 8 at resolution 32, as SN-GAN's CIFAR D, else 4).
-  Raises ValueError naming the offending field.
+  stops downsampling; default 8 at resolution 32, as SN-GAN's CIFAR D, else 4
+  as SN-GAN's / SA-GAN's ImageNet D). Raises ValueError naming the offending
+  field and what to do.
   """
   resolution = _get(cfg, "resolution")
   if not _is_power_of_two(resolution) or resolution < 8:

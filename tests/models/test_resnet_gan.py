@@ -34,23 +34,21 @@ def _inputs(cfg, batch=BATCH, seed=0):
 
 @functools.lru_cache(maxsize=None)
 def _run(cfg_json: str):
-  """Init G and D, one training-mode apply of each; cached per config."""
+  """Init G and D, one training-mode apply of each; cached per config.
+
+  Eager on purpose: op-by-op compilations are cached across configs, which on
+  a 2-core CPU is several times faster than jit-compiling each config.
+  """
   cfg = ml_collections.ConfigDict(json.loads(cfg_json))
   generator, discriminator = build_models(cfg)
   z, images, labels = _inputs(cfg)
   rngs = {"params": jax.random.key(1), "sampling": jax.random.key(2)}
-
-  # Eager on purpose: op-by-op compilations are cached across configs, which on
-  # a 2-core CPU is several times faster than compiling one program per config.
-  def run(z, images, labels):
-    g_vars = generator.init(rngs, z, labels, train=False)
-    d_vars = discriminator.init(rngs, images, labels, train=False)
-    fake, g_mut = generator.apply(g_vars, z, labels, train=True, rngs=rngs, mutable=MUTABLE)
-    logits, d_mut = discriminator.apply(d_vars, images, labels, train=True, rngs=rngs,
-                                        mutable=MUTABLE)
-    return g_vars, d_vars, fake, g_mut, logits, d_mut
-
-  return run(z, images, labels)
+  g_vars = generator.init(rngs, z, labels, train=False)
+  d_vars = discriminator.init(rngs, images, labels, train=False)
+  fake, g_mut = generator.apply(g_vars, z, labels, train=True, rngs=rngs, mutable=MUTABLE)
+  logits, d_mut = discriminator.apply(d_vars, images, labels, train=True, rngs=rngs,
+                                      mutable=MUTABLE)
+  return g_vars, d_vars, fake, g_mut, logits, d_mut
 
 
 def run_models(cfg):
@@ -109,14 +107,14 @@ def test_shapes_128_abstract():
 # Non-local placement.
 
 # Tiny 32x32 model: G blocks 0, 1, 2 output 8, 16, 32. D (final resolution 8):
-# block0 32->16, block1 16->8, blocks 2 and 3 at 8.
-PLACEMENTS = {
-    # kind, inside: (G module paths, D module paths) for resolutions (8, 16)
-    ("none", False): ((), ()),
-    ("self_attention", False): (("nonlocal8", "nonlocal16"), ("nonlocal16", "nonlocal8")),
-    ("attentive_norm", False): (("nonlocal8", "nonlocal16"), ("nonlocal16", "nonlocal8")),
-    ("attentive_norm", True): (("block0/nonlocal", "block1/nonlocal"),
-                               ("block1/nonlocal", "block2/nonlocal")),
+# block0 32->16, block1 16->8, blocks 2 and 3 at 8. Modules listed at (8, 16).
+AFTER = ({"nonlocal8": 8, "nonlocal16": 16}, {"nonlocal16": 16, "nonlocal8": 8})
+PLACEMENTS = {  # (kind, inside_blocks): ({G module path: resolution}, {D ...})
+    ("none", False): ({}, {}),
+    ("self_attention", False): AFTER,
+    ("attentive_norm", False): AFTER,
+    ("attentive_norm", True): ({"block0/nonlocal": 8, "block1/nonlocal": 16},
+                               {"block1/nonlocal": 16, "block2/nonlocal": 8}),
 }
 
 
@@ -158,7 +156,10 @@ def test_nonlocal_placement_and_losses(kind, inside):
                     for p in expected)
     np.testing.assert_allclose(sum_sown_losses(losses), reference, rtol=1e-5)
     np.testing.assert_allclose(sum_sown_losses(mutated), reference, rtol=1e-5)
-    assert set(jax.tree_util.tree_leaves(mutated["intermediates"])[0].shape[-1:]) == {16}
+    # Each module sees feature maps of its listed resolution: its layout says so.
+    for path, resolution in expected.items():
+      (layout,) = _subtree(mutated["intermediates"], path)["layout"]
+      assert layout.shape == (BATCH, resolution, resolution, 16)
 
 
 def test_inside_block_channels():
@@ -256,7 +257,10 @@ def test_discriminator_projection_depends_on_label():
 # ----------------------------------------------------------------------------
 # bfloat16 compute.
 
-BF16_TOLERANCE = 0.05  # max |G_bf16 - G_f32| on tanh outputs; relative for D logits
+# bfloat16 keeps 8 mantissa bits (relative step 2^-8 = 0.4%); through ~10 layers
+# the tiny G differs by about 0.04 at worst and 0.005 on average (outputs' std
+# about 0.4), D's logits by about 0.5% of their scale.
+G_MAX_ABS, G_MEAN_ABS, D_RELATIVE = 0.1, 0.015, 0.02
 
 
 def test_bfloat16_close_to_float32():
@@ -273,9 +277,10 @@ def test_bfloat16_close_to_float32():
                                     mutable=MUTABLE)
   assert fake16.dtype == jnp.float32 and logits16.dtype == jnp.float32
   assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(g_mut["batch_stats"]))
-  assert float(jnp.max(jnp.abs(fake16 - fake))) < BF16_TOLERANCE
+  assert float(jnp.max(jnp.abs(fake16 - fake))) < G_MAX_ABS
+  assert float(jnp.mean(jnp.abs(fake16 - fake))) < G_MEAN_ABS
   scale = float(jnp.max(jnp.abs(logits)))
-  assert float(jnp.max(jnp.abs(logits16 - logits))) < BF16_TOLERANCE * scale
+  assert float(jnp.max(jnp.abs(logits16 - logits))) < D_RELATIVE * scale
 
 
 # ----------------------------------------------------------------------------
