@@ -162,6 +162,37 @@ def test_nonlocal_placement_and_losses(kind, inside):
       assert layout.shape == (BATCH, resolution, resolution, 16)
 
 
+def _call_order(model, variables, *inputs):
+  """Names of the submodules in the order they ran (intermediates keep call order)."""
+  _, state = model.apply(variables, *inputs, train=False, capture_intermediates=True,
+                         mutable=["intermediates"])
+  order = lambda tree: [k for k in tree if k != "__call__"]
+  return order(state["intermediates"]), {
+      k: order(v) for k, v in state["intermediates"].items() if k.startswith("block")}
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_call_order(inside):
+  cfg = _placement_config("attentive_norm", inside)
+  generator, discriminator = build_models(cfg)
+  g_vars, d_vars, *_ = run_models(cfg)
+  z, images, labels = _inputs(cfg)
+  g_top, g_blocks = _call_order(generator, g_vars, z, labels)
+  d_top, d_blocks = _call_order(discriminator, d_vars, images, labels)
+  if inside:  # conv3x3 -> AN -> (C)BN/ReLU, in the blocks whose convs run at 8 and 16
+    assert g_top == ["dense", "block0", "block1", "block2", "bn", "conv_out"]
+    assert g_blocks["block1"] == ["bn1", "conv1", "nonlocal", "bn2", "conv2", "shortcut"]
+    assert d_blocks["block2"] == ["conv1", "nonlocal", "conv2"]  # identity shortcut
+    assert d_blocks["block3"] == ["conv1", "conv2"]  # only the first block at 8
+  else:  # after the block that outputs the listed resolution
+    assert g_top == ["dense", "block0", "nonlocal8", "block1", "nonlocal16", "block2", "bn",
+                     "conv_out"]
+    assert g_blocks["block1"] == ["bn1", "conv1", "bn2", "conv2", "shortcut"]
+    assert d_top == ["block0", "nonlocal16", "block1", "nonlocal8", "block2", "block3",
+                     "linear", "embed"]
+  assert d_blocks["block0"][-1] == "shortcut"
+
+
 def test_inside_block_channels():
   """Inside a G block AN sees conv1's output; inside a D block, conv1's output at res_in."""
   g_vars, d_vars, *_ = run_models(_placement_config("attentive_norm", True))
