@@ -12,7 +12,9 @@ class ConditionalBatchNorm(nn.Module):
   gamma = gain[y] (init 1) and beta = bias[y] (init 0), one row per class, as
   in the projection-discriminator papers. Statistics are kept in float32 in
   `batch_stats`. Under `jax.jit` with a sharded batch they are global-batch
-  statistics; pass `axis_name` inside `shard_map` for per-device statistics.
+  statistics. Per-device statistics come from applying the model inside
+  `shard_map` with `axis_name=None`; `axis_name` averages the statistics over
+  that named axis (e.g. to pool them within a `vmap`/`shard_map` group).
 
   Flax's `momentum=0.9` equals PyTorch's `momentum=0.1`.
   """
