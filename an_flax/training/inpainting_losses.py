@@ -4,13 +4,14 @@ Masks are float32 (N, H, W, 1), 1 = hole. Images are in [-1, 1].
 
 Generator: per stage (coarse, refined), an L1 on the hole weighted by the
 spatially discounted confidence mask, an L1 on the known region, plus the
-WGAN generator loss of both critics, the AN orthogonality penalty and the
-optional ID-MRF term. Critics: WGAN loss plus a gradient penalty on random
-interpolates, restricted to the hole (global critic) and to the hole inside
-the patch (local critic), as in the released code.
+WGAN generator loss of both critics, the AN orthogonality penalty
+(`an_flax.models.sum_sown_losses`) and the optional ID-MRF term.
+Critics: WGAN loss plus a gradient penalty on random interpolates, restricted
+to the hole (global critic) and to the hole inside the patch (local critic),
+as in the released code.
 """
 
-from typing import Any, Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
@@ -84,17 +85,6 @@ def gradient_penalty(critic: Callable[[Array], Array], interpolates: Array,
     gradients = gradients * mask
   norms = jnp.sqrt(jnp.sum(jnp.square(gradients), axis=tuple(range(1, gradients.ndim))) + 1e-12)
   return jnp.mean(jnp.square(norms - 1.0))
-
-
-# --- Attentive Normalization --------------------------------------------------
-
-def orthogonal_loss(losses_collection: Optional[Mapping[str, Any]]) -> Array:
-  """Sum of every `orthogonal` value sown into the `losses` collection (0 if none)."""
-  total = jnp.zeros((), jnp.float32)
-  for path, leaf in jax.tree_util.tree_leaves_with_path(losses_collection or {}):
-    if any(getattr(key, "key", None) == "orthogonal" for key in path):
-      total = total + jnp.sum(leaf)
-  return total
 
 
 # --- ID-MRF -------------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""Inpainting config validation: every field known, typed and consistent, before compiling.
+
+The typing rules are the GAN trainer's (`an_flax.training.configuration`); the
+schema and the consistency checks are the inpainting task's.
+"""
+
+import math
+import os
+from typing import Any, Dict
+
+import jax
+import ml_collections
+
+from an_flax.data import masks as masks_lib
+from an_flax.models.inpainting import NON_LOCAL_KINDS
+from an_flax.training import configuration, mesh as mesh_lib
+
+NoneType = type(None)
+SCHEMA: Dict[str, Any] = {
+    "task": str, "seed": int, "batch_size": int, "num_train_steps": int,
+    "dataset": {"name": str, "data_dir": (str, NoneType), "manual_dir": (str, NoneType),
+                "image_size": int, "cache": bool, "split": str, "eval_split": str,
+                "shuffle_buffer": int},
+    "model": {"width": int, "critic_width": int, "non_local": str, "num_entities": int},
+    "masks": {"kind": str},
+    "optim": {"lr": float, "b1": float, "b2": float, "critic_steps": int},
+    "loss": {"coarse_l1_weight": float, "refined_l1_weight": float, "hole_l1_weight": float,
+             "known_l1_weight": float, "discount_gamma": float, "adversarial_weight": float,
+             "gradient_penalty_weight": float, "orthogonal_weight": float,
+             "id_mrf_weight": float, "vgg19_weights": str},
+    "checkpoint": {"every_steps": int, "keep": int},
+    "log_every_steps": int, "picture_every_steps": int,
+    "eval": {"batch_size": int, "num_examples": int, "free_form": bool, "mask_seed": int},
+}
+MASK_KINDS = ("rectangle", "free_form")
+
+
+def min_image_size(config: ml_collections.ConfigDict) -> int:
+  """AN samples n distinct keys from the 2x2-pooled 1/4-resolution map: (s/8)^2 >= n."""
+  if config.model.non_local != "attentive_norm":
+    return 16
+  return max(8 * math.ceil(math.sqrt(config.model.num_entities)), 16)
+
+
+def validate_config(config: ml_collections.ConfigDict, training: bool = True) -> None:
+  """Raises ValueError naming the first bad field.
+
+  With `training`, also FileNotFoundError when the ID-MRF loss is on and its
+  VGG19 weights file is missing (evaluation and inpainting do not need it).
+  """
+  check = configuration._check  # pylint: disable=protected-access
+  expected = configuration._flatten(SCHEMA)  # pylint: disable=protected-access
+  given = configuration._leaves(config)  # pylint: disable=protected-access
+  for field in sorted(given.keys() - expected.keys()):
+    check(False, field, "unknown field (misspelt, or not used by the inpainting task)")
+  for field in sorted(expected.keys() - given.keys()):
+    check(False, field, "missing")
+  for field, value in given.items():
+    types = expected[field]
+    check(configuration._type_ok(value, types), field,  # pylint: disable=protected-access
+          f"{value!r} is not of type {' or '.join(t.__name__ for t in types)}")
+
+  check(config.task == "inpainting", "task", f"{config.task!r} is not 'inpainting'")
+  size = config.dataset.image_size
+  check(size % 4 == 0, "dataset.image_size", f"{size} is not a multiple of 4")
+  check(size >= min_image_size(config), "dataset.image_size",
+        f"{size} is below {min_image_size(config)}, the smallest size whose AN key map holds "
+        f"model.num_entities={config.model.num_entities} distinct positions")
+  check(config.model.non_local in NON_LOCAL_KINDS, "model.non_local",
+        f"unknown {config.model.non_local!r}; use one of {NON_LOCAL_KINDS}")
+  check(config.model.width >= 2, "model.width", "must be at least 2")
+  check(config.model.non_local != "self_attention" or (4 * config.model.width) % 8 == 0,
+        "model.width", "must be even with self_attention (4 * width channels, multiple of 8)")
+  check(config.model.critic_width >= 1, "model.critic_width", "must be positive")
+  check(config.model.num_entities >= 1, "model.num_entities", "must be positive")
+  check(config.masks.kind in MASK_KINDS, "masks.kind",
+        f"unknown {config.masks.kind!r}; use one of {MASK_KINDS}")
+  masks_lib.hole_box_size((size, size), config.masks.kind)
+  for field in ("batch_size", "eval.batch_size"):
+    check(given[field] >= 1, field, "must be positive")
+    mesh_lib.check_batch_size(given[field], jax.device_count(), jax.process_count())
+  check(config.num_train_steps >= 1, "num_train_steps", "must be positive")
+  check(config.optim.lr > 0, "optim.lr", "must be positive")
+  check(config.optim.critic_steps >= 1, "optim.critic_steps", "must be at least 1")
+  for field in ("optim.b1", "optim.b2"):
+    check(0.0 <= given[field] < 1.0, field, "must lie in [0, 1)")
+  for field in SCHEMA["loss"]:
+    if field not in ("discount_gamma", "vgg19_weights"):
+      check(config.loss[field] >= 0, f"loss.{field}", "must be >= 0")
+  check(0.0 < config.loss.discount_gamma <= 1.0, "loss.discount_gamma", "must lie in (0, 1]")
+  for field in ("checkpoint.every_steps", "checkpoint.keep", "log_every_steps"):
+    check(given[field] >= 1, field, "must be at least 1")
+  check(config.picture_every_steps >= 0, "picture_every_steps", "must be >= 0 (0: off)")
+  check(config.eval.num_examples >= 0, "eval.num_examples", "must be >= 0 (0: all)")
+  if training and config.loss.id_mrf_weight > 0 and not os.path.isfile(config.loss.vgg19_weights):
+    raise FileNotFoundError(
+        f"config.loss.id_mrf_weight={config.loss.id_mrf_weight} needs VGG19 weights, but "
+        f"config.loss.vgg19_weights={config.loss.vgg19_weights!r} is not a file. Provide an "
+        ".npz of torchvision's vgg19 state dict (features.<i>.weight/bias; conversion in "
+        "an_flax/training/inpainting_vgg19.py), or set config.loss.id_mrf_weight=0. "
+        "Nothing is downloaded.")

@@ -1,0 +1,116 @@
+"""`evaluate`: PSNR, SSIM and L1 of the newest checkpoint on a held-out split, fixed holes.
+
+Protocol (also written into the JSON): every example of `dataset.eval_split`
+(or its first `eval.num_examples`), centre-cropped and resized to
+`dataset.image_size`; holes are the centred box of half the image side, and,
+with `eval.free_form`, free-form strokes fixed by `eval.mask_seed` and
+`eval.batch_size`. The generator runs in eval mode (no AN self-sampling);
+scores compare the composite refined * mask + input * (1 - mask) with the
+ground truth over the whole image, per image, after quantising to uint8, and
+are averaged over images (`an_flax.metrics.image_quality`).
+"""
+
+import json
+import os
+from typing import Dict
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+from jax.experimental import multihost_utils
+
+from an_flax.data import masks as masks_lib
+from an_flax.metrics.image_quality import image_quality
+from an_flax.training import inpainting_data, inpainting_steps, mesh as mesh_lib, visualize
+from an_flax.training.checkpoints import Checkpointer
+from an_flax.training.inpainting_config import validate_config
+from an_flax.training.inpainting_trainer import PICTURE_ROWS, picture, restore_or_init
+
+_free_form = jax.jit(masks_lib.free_form, static_argnums=(1, 2))
+
+
+def _holes(kind: str, config: ml_collections.ConfigDict, batch_index: int, batch_size: int
+           ) -> np.ndarray:
+  size = inpainting_steps.image_size(config)
+  if kind == "centered":
+    return np.asarray(masks_lib.centered_rectangles(batch_size, size)[0])
+  key = jax.random.fold_in(jax.random.PRNGKey(config.eval.mask_seed), batch_index)
+  return np.asarray(_free_form(key, batch_size, size))
+
+
+def newest_checkpointer(config: ml_collections.ConfigDict, workdir: str) -> Checkpointer:
+  """The workdir's checkpointer; FileNotFoundError if it holds no checkpoint."""
+  checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
+  if checkpointer.latest_step() is None:
+    checkpointer.close()
+    raise FileNotFoundError(
+        f"No checkpoint under {checkpointer.directory}: train first with `python inpaint.py "
+        f"train --config ... --workdir {workdir}`, or point --workdir at a trained run.")
+  return checkpointer
+
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
+  """Scores the newest checkpoint; writes `<workdir>/eval/step_<step>.json` and pictures."""
+  validate_config(config, training=False)
+  mesh = mesh_lib.create_mesh()
+  checkpointer = newest_checkpointer(config, workdir)
+  try:
+    state, (generator, *_) = restore_or_init(config, mesh, checkpointer)
+  finally:
+    checkpointer.close()
+  step = int(mesh_lib.to_host(state.step))
+  inpaint = inpainting_steps.make_inpaint_fn(generator, mesh)
+  kinds = ("centered", "free_form") if config.eval.free_form else ("centered",)
+  scores = {kind: {"psnr": [], "ssim": [], "l1": []} for kind in kinds}
+  out_dir = os.path.join(workdir, "eval")
+  batches = inpainting_data.create_eval_iterator(
+      config, config.dataset.eval_split, config.eval.batch_size, config.eval.num_examples)
+  for index, local in enumerate(batches):
+    batch = mesh_lib.global_batch({"image": local["image"], "valid": local["mask"]}, mesh)
+    for kind in kinds:
+      holes = mesh_lib.global_batch(
+          {"mask": _holes(kind, config, index, config.eval.batch_size)}, mesh)["mask"]
+      outputs = inpaint(state.g_params, batch["image"], holes)
+      result = multihost_utils.process_allgather(
+          {**image_quality(outputs["composite"], batch["image"]), "valid": batch["valid"]},
+          tiled=True)
+      for name in scores[kind]:
+        scores[kind][name].extend(np.asarray(result[name])[np.asarray(result["valid"])].tolist())
+      if index == 0 and jax.process_index() == 0:
+        shown = multihost_utils.process_allgather({**outputs, "truth": batch["image"]}, tiled=True)
+        shown = {k: v[:PICTURE_ROWS] for k, v in shown.items()}
+        visualize.write_png(os.path.join(out_dir, f"step_{step:06d}_{kind}.png"),
+                            picture(shown, shown.pop("truth")))
+
+  results = {kind: {name: float(np.mean(values)) for name, values in metric.items()}
+             for kind, metric in scores.items()}
+  report = {
+      "step": step, "workdir": os.path.abspath(workdir), "results": results,
+      "protocol": {
+          "dataset": config.dataset.name, "data_dir": config.dataset.data_dir,
+          "split": config.dataset.eval_split,
+          "num_examples": len(next(iter(scores.values()))["psnr"]),
+          "image_size": config.dataset.image_size, "non_local": config.model.non_local,
+          "holes": {"centered": f"centred box {masks_lib.default_hole_size(inpainting_steps.image_size(config))}",
+                    **({"free_form": f"free-form strokes, seed {config.eval.mask_seed}, "
+                                     f"batch {config.eval.batch_size}"}
+                       if config.eval.free_form else {})},
+          "scored_image": "composite = refined * mask + input * (1 - mask), whole image",
+          "quantisation": "uint8, round half up (as a PNG)",
+          "psnr": "10 log10(255^2 / MSE) per image, averaged",
+          "ssim": "Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, population covariance, "
+                  "data_range 255, valid region, channel mean (= skimage structural_similarity"
+                  "(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, "
+                  "data_range=255, channel_axis=-1)), averaged over images",
+          "l1": "mean |composite - truth| on [0, 1] values, averaged over images",
+          "generator_mode": "eval (AN self-sampling off)",
+      },
+  }
+  if jax.process_index() == 0:
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, f"step_{step:06d}.json")
+    with open(path, "w") as f:
+      json.dump(report, f, indent=2)
+    logging.info("Evaluation of step %d: %s -> %s", step, results, path)
+  return report

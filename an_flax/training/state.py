@@ -1,0 +1,102 @@
+"""The train state: one pytree with G, D, both optimisers and G's EMA.
+
+Everything a run needs to continue bit-for-bit lives here, so a checkpoint is
+just this pytree. Optax transformations are not state; they are rebuilt from
+the config (`make_optimizers`) and passed to the step.
+"""
+
+from typing import Any, Tuple
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+Variables = Any  # nested dict of arrays
+
+# Variable collections that are state (not parameters) of each network.
+G_STATE_COLLECTIONS = ("batch_stats", "spectral")
+D_STATE_COLLECTIONS = ("spectral",)
+
+
+@flax.struct.dataclass
+class TrainState:
+  """G/D parameters and state, optimiser states, G's EMA, step and PRNG key.
+
+  `g_state` holds G's 'batch_stats' and 'spectral' collections, `d_state` D's
+  'spectral'. `ema_params` / `ema_state` average G's parameters AND its
+  state, as BigGAN-PyTorch does for its buffers. `step` counts G updates.
+  `rng` is a raw uint32 key, split once per step.
+  """
+
+  step: jax.Array
+  rng: jax.Array
+  g_params: Variables
+  g_state: Variables
+  d_params: Variables
+  d_state: Variables
+  g_opt_state: optax.OptState
+  d_opt_state: optax.OptState
+  ema_params: Variables
+  ema_state: Variables
+
+
+def learning_rate_schedule(lr: float, config: ml_collections.ConfigDict,
+                           updates_per_step: int = 1) -> optax.Schedule:
+  """Constant lr, or linear decay to 0 from `optim.decay_start` to `num_train_steps`.
+
+  Both are in G steps; `updates_per_step` converts D's update count (d_steps
+  per G step) so both networks decay together.
+  """
+  if config.optim.lr_decay == "none":
+    return optax.constant_schedule(lr)
+  decay = optax.linear_schedule(
+      lr, 0.0, transition_steps=max(config.num_train_steps - config.optim.decay_start, 1),
+      transition_begin=config.optim.decay_start)
+  return lambda count: decay(count // updates_per_step)
+
+
+def make_optimizers(config: ml_collections.ConfigDict
+                    ) -> Tuple[optax.GradientTransformation, optax.GradientTransformation]:
+  """(G, D) Adam with TTUR learning rates and the config's betas."""
+  optim = config.optim
+  adam = lambda lr, updates_per_step: optax.adam(
+      learning_rate_schedule(lr, config, updates_per_step), b1=optim.b1, b2=optim.b2)
+  return adam(optim.g_lr, 1), adam(optim.d_lr, optim.d_steps)
+
+
+def _split(variables: Variables, collections: Tuple[str, ...]) -> Tuple[Variables, Variables]:
+  variables = flax.core.unfreeze(variables)
+  return variables.pop("params"), {name: variables.get(name, {}) for name in collections}
+
+
+def create_train_state(config: ml_collections.ConfigDict, generator: nn.Module,
+                       discriminator: nn.Module, g_tx: optax.GradientTransformation,
+                       d_tx: optax.GradientTransformation, rng: jax.Array) -> TrainState:
+  """Initialises both networks on a dummy batch of one example. Jit-able."""
+  g_key, d_key, state_key = jax.random.split(rng, 3)
+  size = config.model.resolution
+  z = jnp.zeros((1, config.model.z_dim), jnp.float32)
+  labels = jnp.zeros((1,), jnp.int32)
+  images = jnp.zeros((1, size, size, 3), jnp.float32)
+  g_params, g_state = _split(generator.init(g_key, z, labels, train=False), G_STATE_COLLECTIONS)
+  d_params, d_state = _split(discriminator.init(d_key, images, labels, train=False),
+                             D_STATE_COLLECTIONS)
+  return TrainState(
+      step=jnp.zeros((), jnp.int32), rng=state_key,
+      g_params=g_params, g_state=g_state, d_params=d_params, d_state=d_state,
+      g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
+      ema_params=g_params, ema_state=g_state)
+
+
+def update_ema(ema: Variables, new: Variables, step: jax.Array,
+               config: ml_collections.ConfigDict) -> Variables:
+  """ema <- decay * ema + (1 - decay) * new from `ema.start_step` on, a copy before.
+
+  By hand rather than `optax.ema`: it must cover parameters and BN/SN state
+  alike and copy (not debias) before the start step, as BigGAN-PyTorch does.
+  """
+  decay = jnp.where(step >= config.ema.start_step, config.ema.decay, 0.0)
+  return jax.tree.map(lambda e, n: (decay * e + (1.0 - decay) * n).astype(n.dtype), ema, new)

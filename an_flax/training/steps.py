@@ -1,0 +1,181 @@
+"""The jitted training step (d_steps D updates, one G update, EMA) and G_ema sampling.
+
+Batches arrive as uint8 images of shape (d_steps, B, H, W, 3) and int32 labels
+(d_steps, B): each D update sees its own real batch, as in SA-GAN and
+SN-GAN. Images become [-1, 1] float32 on device; the networks compute in
+`config.model.dtype` with float32 parameters and statistics.
+
+Fake images use labels drawn uniformly over the classes and fresh noise for
+every D update and for the G update. G runs in train mode in D updates too, so
+its BN running statistics and SN vectors advance there, as in the PyTorch
+baselines. D runs once on the interleaved real and fake batch per D update,
+so its SN vectors advance once per D update; the G update's D pass does not
+advance them.
+"""
+
+from typing import Any, Callable, Dict, Tuple
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from jax.sharding import Mesh, PartitionSpec as P
+
+from an_flax.models import sum_sown_losses
+from an_flax.training import losses, mesh as mesh_lib
+from an_flax.training.state import TrainState, update_ema
+
+Batch = Dict[str, jax.Array]
+Metrics = Dict[str, jax.Array]
+# (params, state, z, labels, rng) -> (images, new state, summed orthogonal penalty)
+GenerateFn = Callable[..., Tuple[jax.Array, Any, jax.Array]]
+
+
+def _generator_train_apply(generator: nn.Module, mesh: Mesh, bn_axis_name: str | None
+                           ) -> GenerateFn:
+  """G in train mode. Global-batch BN under plain jit; per-device BN in shard_map."""
+
+  def generate(params, state, z, labels, rng):
+    images, mutated = generator.apply(
+        {"params": params, **state}, z, labels, train=True, rngs={"sampling": rng},
+        mutable=["batch_stats", "spectral", "losses"])
+    new_state = {name: mutated.get(name, {}) for name in state}
+    return images, new_state, sum_sown_losses(mutated.get("losses", {}))
+
+  if bn_axis_name is None:
+    return generate
+
+  def per_device(params, state, z, labels, rng):
+    rng = jax.random.fold_in(rng, jax.lax.axis_index(mesh_lib.DATA_AXIS))
+    images, new_state, orthogonal = generate(params, state, z, labels, rng)
+    # Statistics were per device; keep the state replicated with their mean.
+    new_state = dict(new_state, batch_stats=jax.lax.pmean(
+        new_state.get("batch_stats", {}), mesh_lib.DATA_AXIS))
+    return images, new_state, orthogonal
+
+  data = P(mesh_lib.DATA_AXIS)
+  return jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(), data, data, P()),
+                       out_specs=(data, P(), P()))
+
+
+def _all_finite(tree: Any) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
+                    discriminator: nn.Module, g_tx: optax.GradientTransformation,
+                    d_tx: optax.GradientTransformation, mesh: Mesh
+                    ) -> Callable[[TrainState, Batch], Tuple[TrainState, Metrics]]:
+  """The compiled step: state replicated and donated, batch split on dimension 1."""
+  generate = _generator_train_apply(generator, mesh, config.model.bn_axis_name)
+  orthogonal_weight = config.loss.orthogonal_weight
+  num_classes, z_dim = config.model.num_classes, config.model.z_dim
+  batch_spec = mesh_lib.batch_sharding(mesh)
+
+  def sample_latents(rng: jax.Array, batch_size: int) -> Tuple[jax.Array, jax.Array]:
+    z_key, label_key = jax.random.split(rng)
+    z = jax.random.normal(z_key, (batch_size, z_dim), jnp.float32)
+    labels = jax.random.randint(label_key, (batch_size,), 0, num_classes, jnp.int32)
+    return (jax.lax.with_sharding_constraint(z, batch_spec),
+            jax.lax.with_sharding_constraint(labels, batch_spec))
+
+  def d_update(g_params, carry, inputs):
+    d_params, d_state, d_opt_state, g_state = carry
+    images, labels, key = inputs
+    latent_key, g_key, d_key = jax.random.split(key, 3)
+    z, fake_labels = sample_latents(latent_key, labels.shape[0])
+    fake, g_state, _ = generate(g_params, g_state, z, fake_labels, g_key)
+    real = images.astype(jnp.float32) / 127.5 - 1.0
+    # Interleave (not concatenate) real and fake: every device keeps its rows.
+    both = jnp.stack([real, jax.lax.stop_gradient(fake)], axis=1).reshape(
+        (-1,) + real.shape[1:])
+    both_labels = jnp.stack([labels, fake_labels], axis=1).reshape(-1)
+
+    def loss_fn(params):
+      logits, mutated = discriminator.apply(
+          {"params": params, **d_state}, both, both_labels, train=True,
+          rngs={"sampling": d_key}, mutable=["spectral", "losses"])
+      logits = logits.reshape(-1, 2)
+      hinge = losses.discriminator_hinge(logits[:, 0], logits[:, 1])
+      orthogonal = sum_sown_losses(mutated.get("losses", {}))
+      metrics = {"d_loss": hinge, "d_orthogonal": orthogonal,
+                 "d_real": jnp.mean(logits[:, 0]), "d_fake": jnp.mean(logits[:, 1])}
+      new_state = {name: mutated.get(name, {}) for name in d_state}
+      return hinge + orthogonal_weight * orthogonal, (new_state, metrics)
+
+    grads, (d_state, metrics) = jax.grad(loss_fn, has_aux=True)(d_params)
+    updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    return (d_params, d_state, d_opt_state, g_state), metrics
+
+  def train_step(state: TrainState, batch: Batch) -> Tuple[TrainState, Metrics]:
+    rng, step_rng = jax.random.split(state.rng)
+    d_keys = jax.random.split(step_rng, config.optim.d_steps + 1)
+    carry = (state.d_params, state.d_state, state.d_opt_state, state.g_state)
+    d_metrics = []
+    # A Python loop, not lax.scan: XLA:CPU runs the convolutions of a loop body ~30x slower.
+    for i in range(config.optim.d_steps):
+      carry, metrics = d_update(state.g_params, carry,
+                                (batch["image"][i], batch["label"][i], d_keys[i + 1]))
+      d_metrics.append(metrics)
+    d_params, d_state, d_opt_state, g_state = carry
+
+    latent_key, g_key, d_key = jax.random.split(d_keys[0], 3)
+    z, labels = sample_latents(latent_key, batch["label"].shape[1])
+
+    def g_loss_fn(params):
+      fake, new_g_state, orthogonal = generate(params, g_state, z, labels, g_key)
+      logits, _ = discriminator.apply(  # D's SN update is dropped: see module doc.
+          {"params": d_params, **d_state}, fake, labels, train=True,
+          rngs={"sampling": d_key}, mutable=["spectral", "losses"])
+      hinge = losses.generator_hinge(logits)
+      return hinge + orthogonal_weight * orthogonal, (new_g_state, hinge, orthogonal)
+
+    grads, (g_state, g_loss, g_orthogonal) = jax.grad(g_loss_fn, has_aux=True)(state.g_params)
+    updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+
+    step = state.step + 1
+    new_state = state.replace(
+        step=step, rng=rng, g_params=g_params, g_state=g_state, d_params=d_params,
+        d_state=d_state, g_opt_state=g_opt_state, d_opt_state=d_opt_state,
+        ema_params=update_ema(state.ema_params, g_params, step, config),
+        ema_state=update_ema(state.ema_state, g_state, step, config))
+    metrics = {name: jnp.mean(jnp.stack([m[name] for m in d_metrics])) for name in d_metrics[0]}
+    metrics.update(g_loss=g_loss, g_orthogonal=g_orthogonal,
+                   finite=_all_finite((g_params, d_params)).astype(jnp.float32))
+    return new_state, metrics
+
+  replicated = mesh_lib.replicated(mesh)
+  return jax.jit(train_step, in_shardings=(replicated, mesh_lib.batch_sharding(mesh, 1)),
+                 out_shardings=(replicated, replicated), donate_argnums=0)
+
+
+def _layouts(intermediates: Any) -> Dict[str, jax.Array]:
+  """{'module/path': layout (N, h, w, n)} of every AN module in `intermediates`."""
+  flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(intermediates), sep="/")
+  return {path.removesuffix("/layout"): value[0] for path, value in flat.items()
+          if path.endswith("layout")}
+
+
+def make_sample_fn(generator: nn.Module, discriminator: nn.Module, mesh: Mesh
+                   ) -> Callable[[TrainState, jax.Array, jax.Array], Tuple[jax.Array, Dict, Dict]]:
+  """(state, z, labels) -> (G_ema images, G_ema layouts, D layouts), eval mode.
+
+  Inputs are small and replicated: sample sheets are not worth sharding.
+  """
+
+  def sample(state: TrainState, z: jax.Array, labels: jax.Array):
+    images, g_vars = generator.apply(
+        {"params": state.ema_params, **state.ema_state}, z, labels, train=False,
+        mutable=["intermediates"])
+    _, d_vars = discriminator.apply(
+        {"params": state.d_params, **state.d_state}, images, labels, train=False,
+        mutable=["intermediates"])
+    return (images, _layouts(g_vars.get("intermediates", {})),
+            _layouts(d_vars.get("intermediates", {})))
+
+  replicated = mesh_lib.replicated(mesh)
+  return jax.jit(sample, in_shardings=replicated, out_shardings=replicated)

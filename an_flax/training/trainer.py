@@ -1,0 +1,171 @@
+"""`train_and_evaluate`: the training loop around the compiled step.
+
+It validates the config, builds the mesh, restores the newest checkpoint of
+`workdir` (or initialises), then steps, logs, draws pictures and saves until
+`num_train_steps` or SIGTERM. Non-finite losses or parameters stop the run
+before anything bad is saved.
+"""
+
+import functools
+import os
+import time
+from typing import Dict, Iterator, List, Tuple
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+from clu import metric_writers, parameter_overview, periodic_actions
+
+from an_flax.data import input_pipeline
+from an_flax.models import build_models
+from an_flax.training import mesh as mesh_lib
+from an_flax.training import steps, visualize
+from an_flax.training.checkpoints import Checkpointer
+from an_flax.training.configuration import validate_config
+from an_flax.training.preemption import PreemptionGuard
+from an_flax.training.state import TrainState, create_train_state, make_optimizers
+
+SAMPLE_ROWS = 10  # classes shown in a sample sheet
+SAMPLE_COLUMNS = 8  # noise vectors per class, shared by all rows
+LAYOUT_EXAMPLES = 6  # sheet rows shown in a layout picture
+
+
+def _next_batch(iterator: Iterator[Dict[str, np.ndarray]], d_steps: int) -> Dict[str, np.ndarray]:
+  """d_steps local batches stacked on a leading axis: one per D update."""
+  batches = [next(iterator) for _ in range(d_steps)]
+  return {key: np.stack([b[key] for b in batches]) for key in ("image", "label")}
+
+
+def _check_finite(pending: List[Tuple[int, Dict[str, np.ndarray]]], last_saved: int | None
+                  ) -> None:
+  """Raises at the first step whose losses or parameters are not finite."""
+  for step, metrics in pending:
+    losses = {k: float(v) for k, v in metrics.items() if k != "finite"}
+    if metrics["finite"] < 1 or not np.all(np.isfinite(list(losses.values()))):
+      values = ", ".join(f"{k}={v:.4g}" for k, v in sorted(losses.items()))
+      raise FloatingPointError(
+          f"Training diverged at step {step}: {values}, parameters finite: "
+          f"{bool(metrics['finite'] >= 1)}. Stopped without saving this state; the newest "
+          f"checkpoint is step {last_saved}. Lower the learning rates or check the data.")
+
+
+class _Pictures:
+  """Class-conditional sample sheets and AN layout maps of G_ema on fixed noise."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, sample_fn,
+               writer: metric_writers.MetricWriter):
+    classes = visualize.sample_classes(config.model.num_classes, SAMPLE_ROWS)
+    noise = jax.random.normal(jax.random.PRNGKey(config.seed + 1),
+                              (SAMPLE_COLUMNS, config.model.z_dim))
+    self._rows = len(classes)
+    self._z = np.tile(np.asarray(noise), (self._rows, 1))
+    self._labels = np.repeat(np.asarray(classes, np.int32), SAMPLE_COLUMNS)
+    self._workdir, self._sample_fn, self._writer = workdir, sample_fn, writer
+    self._warned_no_layouts = False
+
+  def __call__(self, state: TrainState, step: int, samples: bool, layouts: bool) -> None:
+    images, g_layouts, d_layouts = mesh_lib.to_host(self._sample_fn(state, self._z, self._labels))
+    if jax.process_index() > 0:
+      return
+    if samples:
+      sheet = visualize.sample_sheet(images, self._rows)
+      visualize.write_png(os.path.join(self._workdir, "samples", f"step_{step:06d}.png"), sheet)
+      self._writer.write_images(step, {"samples": sheet[None]})
+    if layouts:
+      self._write_layouts(step, images, {**{f"G/{k}": v for k, v in g_layouts.items()},
+                                         **{f"D/{k}": v for k, v in d_layouts.items()}})
+
+  def _write_layouts(self, step: int, images: np.ndarray, layouts: Dict[str, np.ndarray]) -> None:
+    if not layouts:
+      if not self._warned_no_layouts:
+        logging.info("The model has no Attentive Normalization: no layout pictures.")
+        self._warned_no_layouts = True
+      return
+    pick = np.arange(min(self._rows, LAYOUT_EXAMPLES)) * SAMPLE_COLUMNS  # one per class
+    picture = visualize.layout_picture(images[pick], {k: v[pick] for k, v in layouts.items()})
+    visualize.write_png(os.path.join(self._workdir, "layouts", f"step_{step:06d}.png"), picture)
+    self._writer.write_images(step, {"layouts": picture[None]})
+    logging.info("Layout picture rows: image, then per module (%s) argmax + entity maps.",
+                 ", ".join(sorted(layouts)))
+
+
+def _every(step: int, period: int) -> bool:
+  return period > 0 and step % period == 0
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+  """Trains until `config.num_train_steps` (resuming from `workdir`); returns the state."""
+  validate_config(config)
+  mesh = mesh_lib.create_mesh(config.model.bn_axis_name)
+  generator, discriminator = build_models(config.model)
+  g_tx, d_tx = make_optimizers(config)
+  replicated = mesh_lib.replicated(mesh)
+  init = jax.jit(functools.partial(create_train_state, config, generator, discriminator,
+                                   g_tx, d_tx), out_shardings=replicated)
+  rng = jax.random.PRNGKey(config.seed)
+
+  checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
+  last_saved = checkpointer.latest_step()
+  if last_saved is None:
+    state = init(rng)
+  else:
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+                            jax.eval_shape(init, rng))
+    state = checkpointer.restore(last_saved, abstract, config)
+  start_step = int(mesh_lib.to_host(state.step))
+
+  writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+  logging.info("Config:\n%s", config)
+  for name, params in (("Generator", state.g_params), ("Discriminator", state.d_params)):
+    parameter_overview.log_parameter_overview(mesh_lib.to_host(params), msg=f"{name} parameters")
+
+  train_step = steps.make_train_step(config, generator, discriminator, g_tx, d_tx, mesh)
+  pictures = _Pictures(config, workdir, steps.make_sample_fn(generator, discriminator, mesh),
+                       writer)
+  d_steps = config.optim.d_steps
+  iterator = input_pipeline.create_train_iterator(config, start_step * d_steps)
+  report = periodic_actions.ReportProgress(
+      num_train_steps=config.num_train_steps, writer=writer, every_steps=config.log_every_steps)
+  guard = PreemptionGuard()
+  pending: List[Tuple[int, Dict[str, jax.Array]]] = []
+  window_start, window_steps = time.monotonic(), 0
+  logging.info("Training from step %d to %d.", start_step, config.num_train_steps)
+  try:
+    for step in range(start_step + 1, config.num_train_steps + 1):
+      batch = mesh_lib.global_batch(_next_batch(iterator, d_steps), mesh, batch_dim=1)
+      state, metrics = train_step(state, batch)
+      pending.append((step, metrics))
+      window_steps += 1
+      report(step)
+      stop = guard.should_stop(step)
+      final = stop or step == config.num_train_steps
+      save = final or checkpointer.due(step)
+      if save or _every(step, config.log_every_steps):
+        pending = [(s, mesh_lib.to_host(m)) for s, m in pending]
+        _check_finite(pending, last_saved)
+        elapsed = time.monotonic() - window_start
+        scalars = {k: float(np.mean([m[k] for _, m in pending])) for k in pending[-1][1]
+                   if k != "finite"}
+        scalars["images_per_sec_per_device"] = (
+            window_steps * d_steps * config.batch_size / elapsed / jax.device_count())
+        writer.write_scalars(step, scalars)
+        pending, window_start, window_steps = [], time.monotonic(), 0
+      samples = _every(step, config.sample_every_steps) or final
+      layouts = _every(step, config.layout_every_steps) or final
+      if samples or layouts:
+        with report.timed("pictures"):
+          pictures(state, step, samples, layouts)
+      if save:
+        with report.timed("checkpoint"):
+          checkpointer.save(step, state, config)
+        last_saved = step
+      if stop:
+        logging.warning("Stopping at step %d on SIGTERM after saving a checkpoint.", step)
+        break
+  finally:
+    checkpointer.wait()
+    checkpointer.close()
+    guard.close()
+    writer.flush()
+  return state

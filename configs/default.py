@@ -1,0 +1,81 @@
+"""Default config: a tiny AN-GAN on the embedded 32x32, 10-class dataset.
+
+Small enough to train on a 2-core CPU in under ten minutes (compile, samples,
+layouts and checkpoints included) while its per-class sample sheet is already
+readable. Every other config imports this one and overrides fields, so this
+file is also the schema: `train.py` rejects fields that are not here.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def nonlocal_config(kind: str = "none", resolutions: tuple = (), inside_blocks: bool = False
+                    ) -> ml_collections.ConfigDict:
+  """Where a non-local layer ('none'|'self_attention'|'attentive_norm') sits."""
+  return ml_collections.ConfigDict(
+      dict(kind=kind, resolutions=tuple(resolutions), inside_blocks=inside_blocks))
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.batch_size = 32  # global, over all devices and processes
+  config.num_train_steps = 1500
+
+  config.dataset = ml_collections.ConfigDict()
+  config.dataset.name = "symmetric_shapes"
+  config.dataset.data_dir = config_dict.placeholder(str)
+  config.dataset.manual_dir = config_dict.placeholder(str)
+  config.dataset.image_size = 32
+  config.dataset.cache = True
+  config.dataset.split = "train"
+  config.dataset.shuffle_buffer = 10_000
+
+  config.model = ml_collections.ConfigDict()
+  config.model.resolution = 32
+  config.model.num_classes = 10
+  config.model.z_dim = 128
+  config.model.g_ch = 16
+  config.model.d_ch = 16
+  config.model.g_multipliers = (4, 4, 4, 4)  # 4 -> 8 -> 16 -> 32
+  config.model.d_multipliers = (4, 4, 4, 4)
+  config.model.g_spectral_norm = True
+  config.model.g_nonlocal = nonlocal_config("attentive_norm", (16,))
+  config.model.d_nonlocal = nonlocal_config("attentive_norm", (16,))
+  config.model.an = ml_collections.ConfigDict(dict(
+      num_entities=16, kappa=10.0, key_pool=2, sampling="per_example", affine=False,
+      eps=1e-5, orthogonal_form="frobenius"))
+  config.model.dtype = "float32"
+  # None: BatchNorm statistics over the global batch. A name (e.g. "data"):
+  # statistics per device, as PyTorch DataParallel baselines effectively had.
+  config.model.bn_axis_name = config_dict.placeholder(str)
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.g_lr = 2e-4
+  config.optim.d_lr = 2e-4
+  config.optim.b1 = 0.0
+  config.optim.b2 = 0.9
+  config.optim.d_steps = 1  # D updates per G update, each on its own batch
+  config.optim.lr_decay = "none"  # 'none' | 'linear' (to 0 at num_train_steps)
+  config.optim.decay_start = 0
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.orthogonal_weight = 1e-4
+
+  config.ema = ml_collections.ConfigDict()
+  config.ema.decay = 0.999
+  config.ema.start_step = 200  # before this step the EMA copies G
+
+  config.checkpoint = ml_collections.ConfigDict()
+  config.checkpoint.every_steps = 500
+  config.checkpoint.keep = 3
+
+  config.log_every_steps = 50
+  config.sample_every_steps = 500
+  config.layout_every_steps = 500
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.inception_weights = ""  # path to pt_inception-2015-12-05-6726825d.pth
+  config.eval.fid_every_steps = 0  # 0: off
+  return config

@@ -1,0 +1,17 @@
+"""AN-GAN on ImageNet 128x128: SA-GAN with Attentive Normalization at 32x32.
+
+The AN paper does not publish its training setup; SA-GAN's is the best
+supported reconstruction (see the reference notes, section 3).
+"""
+
+import ml_collections
+
+from configs import default
+from configs import imagenet128_sagan
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = imagenet128_sagan.get_config()
+  config.model.g_nonlocal = default.nonlocal_config("attentive_norm", (32,))
+  config.model.d_nonlocal = default.nonlocal_config("attentive_norm", (32,))
+  return config

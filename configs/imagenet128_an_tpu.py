@@ -1,0 +1,11 @@
+"""`imagenet128_an` with bfloat16 compute (float32 params and statistics), for TPU."""
+
+import ml_collections
+
+from configs import imagenet128_an
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = imagenet128_an.get_config()
+  config.model.dtype = "bfloat16"
+  return config
