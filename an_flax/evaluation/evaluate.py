@@ -1,0 +1,205 @@
+"""FID, Inception Score and intra-FID of a checkpoint's generator, and the periodic FID of
+training. Samples stream from the generator into the Inception statistics batch by batch;
+none are kept (only the 1008 IS logits per sample).
+
+The record written to `<workdir>/eval_<step>.json` holds every protocol choice a published
+number depends on: Inception weights (path, sha256, the .pth they were converted from),
+input resize, reference statistics (path, dataset, split), sample counts, IS splits, G_ema,
+standing statistics, truncation and step.
+"""
+
+import json
+import os
+import time
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from an_flax import metrics
+from an_flax.evaluation import reference
+from an_flax.evaluation.generate import Sampler, uniform_labels
+from an_flax.evaluation.options import EvalOptions
+from an_flax.evaluation.restore import restore_generator
+from an_flax.metrics.preprocess import INCEPTION_SIZE
+from an_flax.models import build_models
+from an_flax.training import mesh as mesh_lib
+from an_flax.training.state import TrainState
+
+# Offsets folded into the config's seed: one independent z stream per use.
+FID_STREAM, INTRA_FID_STREAM, TRAINING_FID_STREAM = 1, 2, 4
+
+
+def fid_and_inception_score(sampler: Sampler, variables: Any, extract: metrics.FeatureFn,
+                            labels: np.ndarray, key: jax.Array, reference_stats: metrics.Statistics,
+                            is_splits: int, desc: Optional[str] = None) -> Dict[str, float]:
+  """{'fid', 'is_mean', 'is_std'} of one sample per entry of `labels`."""
+  images = (batch for batch, _ in sampler.stream(variables, labels, key, desc))
+  stats, logits = metrics.compute_statistics(images, extract, keep_logits=True)
+  is_mean, is_std = metrics.inception_score(logits, is_splits)
+  return {"fid": metrics.frechet_distance(*stats, *reference_stats),
+          "is_mean": is_mean, "is_std": is_std}
+
+
+def streamed_intra_fid(sampler: Sampler, variables: Any, extract: metrics.FeatureFn,
+                       num_classes: int, samples_per_class: int, key: jax.Array,
+                       reference_stats: Mapping[int, metrics.Statistics],
+                       desc: Optional[str] = None) -> Tuple[float, Dict[int, float]]:
+  """`metrics.intra_fid` of `samples_per_class` samples of every class, in bounded memory.
+
+  Classes are generated one after another, so only the classes of the current batch hold
+  a DxD accumulator, and each class's FID is taken as soon as its samples are complete.
+  """
+  missing = [c for c in range(num_classes) if c not in reference_stats]
+  if missing:
+    raise KeyError(f"The per-class reference statistics lack classes {missing[:10]} "
+                   f"({len(missing)} of {num_classes}).")
+  labels = np.repeat(np.arange(num_classes, dtype=np.int32), samples_per_class)
+  accumulators: Dict[int, metrics.StatsAccumulator] = {}
+  per_class: Dict[int, float] = {}
+  for images, batch_labels in sampler.stream(variables, labels, key, desc):
+    pool3, _ = extract(images)
+    for label in np.unique(batch_labels).tolist():
+      accumulator = accumulators.setdefault(label, metrics.StatsAccumulator())
+      accumulator.update(pool3[batch_labels == label])
+      if accumulator.count == samples_per_class:
+        per_class[label] = metrics.frechet_distance(
+            *accumulators.pop(label).statistics(), *reference_stats[label])
+  return float(np.mean(list(per_class.values()))), per_class
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
+                        step: Optional[int] = None,
+                        reference_command: str = reference.DEFAULT_COMMAND) -> Dict[str, Any]:
+  """Scores a checkpoint, writes `<workdir>/eval_<step>.json` and returns its record.
+
+  Missing Inception weights or reference statistics fail before anything is restored or
+  sampled; `reference_command` is the command line the error suggests.
+  """
+  _check_single_process()
+  start = time.monotonic()
+  options = EvalOptions.from_config(config)
+  inception_variables = metrics.load_inception_variables(options.inception_weights)
+  reference.check_reference(options.reference_stats, "reference_stats", reference_command)
+  if options.reference_class_stats:
+    reference.check_reference(options.reference_class_stats, "reference_class_stats",
+                              reference_command)
+  inception = reference.inception_provenance(options)
+  _warn_if_not_protocol(options)
+
+  mesh = mesh_lib.create_mesh(config.model.bn_axis_name)
+  extract = metrics.make_feature_extractor(inception_variables, mesh=mesh,
+                                           image_size=options.inception_size)
+  restored = restore_generator(config, options, workdir, mesh, step)
+  sampler = Sampler(restored.generator, mesh, options.batch_size, config.model.z_dim,
+                    options.truncation)
+  root = jax.random.PRNGKey(config.seed)
+  num_classes = config.model.num_classes
+  results = fid_and_inception_score(
+      sampler, restored.variables, extract,
+      uniform_labels(options.num_samples, num_classes, config.seed),
+      jax.random.fold_in(root, FID_STREAM),
+      metrics.load_statistics(options.reference_stats), options.is_splits, desc="FID/IS")
+  per_class = None
+  if options.reference_class_stats:
+    results["intra_fid"], per_class = streamed_intra_fid(
+        sampler, restored.variables, extract, num_classes, options.samples_per_class,
+        jax.random.fold_in(root, INTRA_FID_STREAM),
+        metrics.load_class_statistics(options.reference_class_stats), desc="intra-FID")
+
+  record = {
+      "step": restored.step,
+      "checkpoint": restored.checkpoint,
+      "results": results,
+      "generator": "G_ema" if restored.use_ema else "G",
+      "standing_stats": ({"batches": restored.standing_stats_batches,
+                          "batch_size": config.batch_size,
+                          "bn_axis_name": config.model.bn_axis_name}
+                         if restored.standing_stats_batches else None),
+      "truncation": options.truncation,
+      "num_samples": options.num_samples,
+      "labels": f"uniform random over {num_classes} classes",
+      "is_splits": options.is_splits,
+      "samples_per_class": options.samples_per_class if per_class is not None else None,
+      "inception": inception,
+      "reference_stats": reference.reference_provenance(
+          options.reference_stats, config, options, inception),
+      "reference_class_stats": (reference.reference_provenance(
+          options.reference_class_stats, config, options, inception)
+                                if options.reference_class_stats else None),
+      "per_class_fid": ({str(k): v for k, v in sorted(per_class.items())}
+                        if per_class is not None else None),
+      "seed": config.seed,
+      "batch_size": options.batch_size,
+      "devices": jax.device_count(),
+      "seconds": round(time.monotonic() - start, 1),
+  }
+  path = os.path.join(workdir, f"eval_{restored.step}.json")
+  with open(path, "w") as f:
+    json.dump(record, f, indent=2)
+  print(format_table(record))
+  logging.info("Wrote %s.", path)
+  return record
+
+
+def format_table(record: Mapping[str, Any]) -> str:
+  """The headline numbers and the protocol they were measured under, as aligned text."""
+  results = record["results"]
+  rows = [("step", record["step"]), ("generator", record["generator"]),
+          ("standing stats", record["standing_stats"] or "off"),
+          ("truncation", record["truncation"] or "off"),
+          ("samples", record["num_samples"]),
+          ("reference", f"{record['reference_stats']['dataset']} "
+                        f"{record['reference_stats']['split']}"),
+          ("FID", f"{results['fid']:.2f}"),
+          (f"IS ({record['is_splits']} splits)",
+           f"{results['is_mean']:.2f} +- {results['is_std']:.2f}")]
+  if "intra_fid" in results:
+    rows.append((f"intra-FID ({record['samples_per_class']}/class)",
+                 f"{results['intra_fid']:.2f}"))
+  width = max(len(name) for name, _ in rows)
+  return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def make_training_fid(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
+                      ) -> Callable[[TrainState], Dict[str, float]]:
+  """`fid(state) -> {'fid', 'inception_score'}` of G_ema for the training loop.
+
+  `eval.fid_num_samples` samples with the same z and labels every time (so successive
+  values differ by the model only), G_ema's stored statistics, no truncation. Weights and
+  reference statistics are loaded here, so a missing file fails when training starts.
+  """
+  _check_single_process()
+  options = EvalOptions.from_config(config)
+  inception_variables = metrics.load_inception_variables(options.inception_weights)
+  reference.check_reference(options.reference_stats, "reference_stats")
+  reference_stats = metrics.load_statistics(options.reference_stats)
+  extract = metrics.make_feature_extractor(inception_variables, mesh=mesh,
+                                           image_size=options.inception_size)
+  generator, _ = build_models(config.model)
+  sampler = Sampler(generator, mesh, options.batch_size, config.model.z_dim)
+  labels = uniform_labels(options.fid_num_samples, config.model.num_classes, config.seed)
+  key = jax.random.fold_in(jax.random.PRNGKey(config.seed), TRAINING_FID_STREAM)
+
+  def training_fid(state: TrainState) -> Dict[str, float]:
+    scores = fid_and_inception_score(
+        sampler, {"params": state.ema_params, **state.ema_state}, extract, labels, key,
+        reference_stats, options.is_splits)
+    return {"fid": scores["fid"], "inception_score": scores["is_mean"]}
+
+  return training_fid
+
+
+def _check_single_process() -> None:
+  if jax.process_count() > 1:
+    raise NotImplementedError(
+        "FID runs in one process (the Inception extractor places host arrays); it uses "
+        "all of that process's devices. Run eval.py without --distributed.")
+
+
+def _warn_if_not_protocol(options: EvalOptions) -> None:
+  if options.inception_size != INCEPTION_SIZE:
+    logging.warning("config.eval.inception_size=%d: not comparable with published numbers "
+                    "(%d).", options.inception_size, INCEPTION_SIZE)

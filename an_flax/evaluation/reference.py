@@ -1,0 +1,168 @@
+"""Reference (real-image) Inception statistics: computing them, their provenance, and the
+errors that say how to create them.
+
+Real images go through the training input's preprocessing (centre square, antialiased
+resize to `dataset.image_size`, uint8), then the same Inception input path as samples, so
+FID compares what G was trained to produce with what it produces. Each statistics file
+gets a provenance sidecar `<path>.json` (dataset, split, image count, Inception weights)
+that `--mode=metrics` copies into its record; files from elsewhere (e.g. pytorch-fid's)
+work without one.
+"""
+
+import json
+import os
+import zipfile
+from typing import Any, Dict
+
+import ml_collections
+import numpy as np
+import tqdm
+from absl import logging
+
+from an_flax import metrics
+from an_flax.data import input_pipeline
+from an_flax.evaluation.options import EvalOptions
+from an_flax.metrics import weights
+from an_flax.metrics.convert_inception_weights import sha256_of
+from an_flax.metrics.inception import NUM_FEATURES
+from an_flax.training import mesh as mesh_lib
+
+RESIZE = ("uint8 images (generated ones quantised, round half up), bilinear resize to "
+          "{size}x{size} without antialiasing (half-pixel centres, as torch F.interpolate "
+          "align_corners=False), scaled to [-1, 1]")
+PREPROCESSING = ("training input preprocessing: centre square crop, antialiased bilinear "
+                 "resize to {size}x{size}, uint8")
+DEFAULT_COMMAND = "python eval.py --config=<this config> --mode=reference"
+
+
+def provenance_path(stats_path: str) -> str:
+  return stats_path + ".json"
+
+
+def inception_provenance(options: EvalOptions) -> Dict[str, Any]:
+  """Which Inception weights and input path: enough to tell comparable numbers apart."""
+  with np.load(options.inception_weights) as f:
+    source = str(f[weights.SOURCE_SHA256_KEY]) if weights.SOURCE_SHA256_KEY in f else None
+  return {"weights": os.path.abspath(options.inception_weights),
+          "sha256": sha256_of(options.inception_weights),
+          "source_sha256": source,
+          "expected_source": f"{weights.PTH_FILENAME} (sha256 {weights.PTH_SHA256_PREFIX}...)",
+          "input_size": options.inception_size,
+          "resize": RESIZE.format(size=options.inception_size)}
+
+
+def check_reference(path: str, field: str, command: str = DEFAULT_COMMAND) -> None:
+  """Raises FileNotFoundError naming `config.eval.<field>` and the command creating it."""
+  create = (f"Create it (once per dataset, split and Inception weights) with\n  {command}")
+  if not path:
+    raise FileNotFoundError(f"config.eval.{field} is not set: it must name the reference "
+                            f"statistics .npz. {create}")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"Reference statistics not found: config.eval.{field}="
+                            f"{path!r} ({os.path.abspath(path)}). {create}")
+
+
+def reference_provenance(path: str, config: ml_collections.ConfigDict, options: EvalOptions,
+                         inception: Dict[str, Any]) -> Dict[str, Any]:
+  """The sidecar of `path`, or what the config says when there is none.
+
+  Warns when the statistics came from other Inception weights or input size than this
+  evaluation's: their FID would be meaningless.
+  """
+  sidecar = provenance_path(path)
+  if not os.path.isfile(sidecar):
+    return {"path": os.path.abspath(path), "dataset": config.dataset.name,
+            "split": options.reference_split,
+            "source": "config (the file has no provenance sidecar)"}
+  with open(sidecar) as f:
+    provenance = json.load(f)
+  theirs = provenance.get("inception", {})
+  for key in ("source_sha256", "input_size"):
+    if theirs.get(key) != inception[key]:
+      logging.warning("%s was computed with Inception %s %r, this evaluation uses %r: the "
+                      "FID is not meaningful.", path, key, theirs.get(key), inception[key])
+  return {"path": os.path.abspath(path), **provenance, "source": sidecar}
+
+
+def write_reference(config: ml_collections.ConfigDict) -> Dict[str, Any]:
+  """`--mode=reference`: loads the Inception weights, then `compute_reference`."""
+  options = EvalOptions.from_config(config)
+  variables = metrics.load_inception_variables(options.inception_weights)
+  extract = metrics.make_feature_extractor(
+      variables, mesh=mesh_lib.create_mesh(config.model.bn_axis_name),
+      image_size=options.inception_size)
+  return compute_reference(config, options, extract, inception_provenance(options))
+
+
+def compute_reference(config: ml_collections.ConfigDict, options: EvalOptions,
+                      extract: metrics.FeatureFn, inception: Dict[str, Any]) -> Dict[str, Any]:
+  """Writes `reference_stats` (and `reference_class_stats` when set) of the reference split.
+
+  One pass over the data. Per-class statistics need one DxD matrix per class (33 GB for
+  ImageNet's 1000), so pool3 features (float32, 10.5 GB for ImageNet train) go to a
+  temporary file next to the output and classes are reduced one at a time.
+  """
+  if not options.reference_stats:
+    raise ValueError("config.eval.reference_stats is not set: set it to the .npz to write.")
+  class_path = options.reference_class_stats
+  features_path = f"{class_path}.features.tmp" if class_path else None
+  for path in (options.reference_stats, class_path):
+    if path:
+      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  accumulator, labels = metrics.StatsAccumulator(), []
+  batches = input_pipeline.create_eval_dataset(config, options.reference_split,
+                                               options.batch_size)
+  try:
+    with open(features_path or os.devnull, "wb") as features:
+      for batch in tqdm.tqdm(batches, desc=f"Reference {options.reference_split}",
+                             unit="batch"):
+        pool3, _ = extract(batch["image"])  # Padding rows (mask False) are dropped.
+        keep = batch["mask"]
+        accumulator.update(pool3[keep])
+        labels.append(batch["label"][keep])
+        if features_path:
+          features.write(np.ascontiguousarray(pool3[keep], np.float32).tobytes())
+    metrics.save_statistics(options.reference_stats, accumulator.statistics())
+    labels = np.concatenate(labels)
+    provenance = {
+        "dataset": config.dataset.name, "split": options.reference_split,
+        "num_images": accumulator.count,
+        "preprocessing": PREPROCESSING.format(size=config.dataset.image_size),
+        "inception": inception}
+    _write_json(provenance_path(options.reference_stats), provenance)
+    if class_path:
+      features = np.memmap(features_path, np.float32, "r", shape=(len(labels), NUM_FEATURES))
+      counts = _save_class_statistics(class_path, features, labels)
+      _write_json(provenance_path(class_path), {**provenance, "images_per_class": counts})
+  finally:
+    if features_path and os.path.exists(features_path):
+      os.remove(features_path)
+  logging.info("Wrote reference statistics of %d images to %s%s.", accumulator.count,
+               options.reference_stats, f" and {class_path}" if class_path else "")
+  return provenance
+
+
+def _save_class_statistics(path: str, features: np.ndarray, labels: np.ndarray
+                           ) -> Dict[str, int]:
+  """Per-class statistics in `metrics.save_class_statistics`'s layout, one class in memory
+  at a time (np.savez would hold them all). Returns the image count of each class."""
+  counts = {}
+  with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+    for label in np.unique(labels):
+      rows = np.flatnonzero(labels == label)
+      if len(rows) < 2:
+        logging.warning("Class %d has %d image(s): no statistics.", label, len(rows))
+        continue
+      accumulator = metrics.StatsAccumulator()
+      accumulator.update(features[rows])
+      stats = accumulator.statistics()
+      for name, array in (("mu", stats.mu), ("sigma", stats.sigma)):
+        with archive.open(f"{name}_{int(label)}.npy", "w", force_zip64=True) as f:
+          np.lib.format.write_array(f, array)
+      counts[str(int(label))] = len(rows)
+  return counts
+
+
+def _write_json(path: str, record: Dict[str, Any]) -> None:
+  with open(path, "w") as f:
+    json.dump(record, f, indent=2)
