@@ -76,13 +76,6 @@ def test_wgan_losses():
   assert float(losses.wgan_generator_loss(fake)) == 1.0
 
 
-def test_orthogonal_loss_sums_every_sown_value():
-  collection = {"a": {"attentive_norm": {"orthogonal": (jnp.array(2.0),)}},
-                "b": {"orthogonal": (jnp.array(0.5), jnp.array(1.0))}, "c": {"other": (jnp.array(9.0),)}}
-  assert float(losses.orthogonal_loss(collection)) == 3.5
-  assert float(losses.orthogonal_loss(None)) == 0.0
-
-
 def _id_mrf_reference(gen, tar, sigma=0.5, bias=1.0):
   """Loop transcription of the released TF `mrf_loss` (dot-product distance)."""
   mean = tar.mean(axis=(0, 1, 2))

@@ -7,7 +7,7 @@ import pytest
 
 from an_flax.data import masks
 from an_flax.models import inpainting
-from an_flax.training.inpainting_losses import orthogonal_loss
+from an_flax.models import sum_sown_losses
 
 WIDTH = 4  # tiny: 4w = 16 channels at 1/4 resolution (SelfAttention needs a multiple of 8)
 # RBG keys for parameter init: XLA:CPU compiles ~40 threefry initialisers about 10x slower.
@@ -39,7 +39,7 @@ def test_attentive_norm_generator_shapes_ranges_and_layout():
   (layout,) = inpainting.attentive_norm_layouts(state["intermediates"])
   assert layout.shape == (2, 16, 16, 16)  # 1/4 resolution, n = 16 entities
   np.testing.assert_allclose(np.asarray(layout).sum(-1), 1.0, rtol=1e-5)
-  assert float(orthogonal_loss(state["losses"])) > 0.0
+  assert float(sum_sown_losses(state["losses"])) > 0.0
 
 
 def test_hole_pixels_of_the_input_cannot_leak():

@@ -1,0 +1,70 @@
+"""Semantic image inpainting with Attentive Normalization (the paper's second task).
+
+  python inpaint.py train    --config configs/inpainting/inpaint_default.py --workdir DIR
+  python inpaint.py evaluate --config configs/inpainting/inpaint_default.py --workdir DIR
+  python inpaint.py fill     --config configs/inpainting/inpaint_default.py --workdir DIR \
+      --image photo.png --mask mask.png --output filled.png
+
+`train` resumes from the newest checkpoint in DIR and saves on SIGTERM. `evaluate`
+writes PSNR / SSIM / L1 with centred (and fixed free-form) holes to
+DIR/eval/step_<step>.json. `fill` inpaints the white pixels of a binary mask PNG.
+Override config fields on the command line, e.g. `--config.num_train_steps=100`.
+Several processes: as train.py (--coordinator_address, --num_processes, --process_id).
+"""
+
+import sys
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from an_flax.training import mesh
+from an_flax.training.inpainting_eval import evaluate
+from an_flax.training.inpainting_fill import FillError, fill
+from an_flax.training.inpainting_trainer import train_inpainting_and_evaluate
+
+COMMANDS = ("train", "evaluate", "fill")
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Inpainting config file.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and pictures.")
+_IMAGE = flags.DEFINE_string("image", None, "fill: the picture to inpaint.")
+_MASK = flags.DEFINE_string("mask", None, "fill: binary PNG of the picture's size, white = hole.")
+_OUTPUT = flags.DEFINE_string("output", None, "fill: where to write the inpainted PNG.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Call jax.distributed.initialize() (implied by --coordinator_address).")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes in the job.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in the job.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _quiet_orbax(record: logging.logging.LogRecord) -> bool:
+  return record.levelno >= logging.WARNING or "/orbax/" not in record.pathname
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) != 2 or argv[1] not in COMMANDS:
+    raise app.UsageError(f"Give one command, {' | '.join(COMMANDS)}; got {argv[1:]}.")
+  command = argv[1]
+  logging.get_absl_handler().addFilter(_quiet_orbax)
+  if _DISTRIBUTED.value or _COORDINATOR.value:
+    mesh.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  logging.info("Devices: %s", jax.devices())
+  config, workdir = _CONFIG.value, _WORKDIR.value
+  if command == "train":
+    train_inpainting_and_evaluate(config, workdir)
+  elif command == "evaluate":
+    print(evaluate(config, workdir)["results"])
+  else:
+    missing = [f"--{name}" for name, flag in (("image", _IMAGE), ("mask", _MASK),
+                                               ("output", _OUTPUT)) if not flag.value]
+    if missing:
+      raise app.UsageError(f"fill needs {' '.join(missing)}.")
+    try:
+      print(fill(config, workdir, _IMAGE.value, _MASK.value, _OUTPUT.value))
+    except FillError as error:
+      sys.exit(f"inpaint.py fill: {error}")
+
+
+if __name__ == "__main__":
+  app.run(main)
