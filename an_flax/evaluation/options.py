@@ -18,6 +18,9 @@ from an_flax.metrics.preprocess import INCEPTION_SIZE
 class EvalOptions:
   """Evaluation protocol and file locations (defaults: the published ImageNet protocol).
 
+  Unknown `config.eval` fields are errors, so a misspelt field cannot silently leave a
+  default in place.
+
   Attributes:
     inception_weights: converted FID Inception `.npz` (see an_flax.metrics).
     reference_stats: real-image statistics `.npz` (`mu`, `sigma`), written by
@@ -60,6 +63,9 @@ class EvalOptions:
   def from_config(cls, config: ml_collections.ConfigDict) -> "EvalOptions":
     """Reads `config.eval` (missing fields take the defaults above) and checks it."""
     given = config.get("eval") or ml_collections.ConfigDict()
+    names = [f.name for f in dataclasses.fields(cls)]
+    for name in sorted(set(given.keys()) - set(names)):
+      _require(False, name, "unknown field (misspelt, or not read by the evaluation)")
     values = {f.name: given.get(f.name, f.default) for f in dataclasses.fields(cls)}
     values["sample_classes"] = tuple(int(c) for c in values["sample_classes"])
     if values["batch_size"] is None:

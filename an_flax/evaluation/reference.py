@@ -24,7 +24,6 @@ from an_flax.data import input_pipeline
 from an_flax.evaluation.options import EvalOptions
 from an_flax.metrics import weights
 from an_flax.metrics.convert_inception_weights import sha256_of
-from an_flax.metrics.inception import NUM_FEATURES
 from an_flax.training import mesh as mesh_lib
 
 RESIZE = ("uint8 images (generated ones quantised, round half up), bilinear resize to "
@@ -131,7 +130,7 @@ def compute_reference(config: ml_collections.ConfigDict, options: EvalOptions,
         "inception": inception}
     _write_json(provenance_path(options.reference_stats), provenance)
     if class_path:
-      features = np.memmap(features_path, np.float32, "r", shape=(len(labels), NUM_FEATURES))
+      features = np.memmap(features_path, np.float32, "r").reshape(len(labels), -1)
       counts = _save_class_statistics(class_path, features, labels)
       _write_json(provenance_path(class_path), {**provenance, "images_per_class": counts})
   finally:

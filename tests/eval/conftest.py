@@ -1,0 +1,116 @@
+"""Fixtures for the evaluation tests: random FID Inception weights converted by the real
+converter, a tiny checkpoint saved through the training Checkpointer, the embedded data."""
+
+import functools
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+import torch
+
+from an_flax.metrics import convert_inception_weights
+from an_flax.models import build_models
+from an_flax.training import mesh as mesh_lib
+from an_flax.training.checkpoints import Checkpointer
+from an_flax.training.state import create_train_state, make_optimizers
+from metrics.conftest import TorchFIDInception, _random_state_dict
+
+ROOT = pathlib.Path(__file__).parents[2]
+TINY_CONFIG = pathlib.Path(__file__).with_name("tiny_config.py")
+CHECKPOINT_STEPS = (1, 3)
+
+
+def _load_tiny_config() -> ml_collections.ConfigDict:
+  spec = importlib.util.spec_from_file_location("eval_tiny_config", TINY_CONFIG)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+@pytest.fixture(scope="session")
+def make_tiny_config():
+  """make_tiny_config() -> a fresh tests/eval/tiny_config.py config."""
+  return _load_tiny_config
+
+
+@pytest.fixture
+def tiny_config() -> ml_collections.ConfigDict:
+  return _load_tiny_config()
+
+
+@pytest.fixture(scope="session")
+def checkpoint_steps() -> tuple[int, ...]:
+  return CHECKPOINT_STEPS
+
+
+@pytest.fixture(scope="session")
+def inception_weights(tmp_path_factory) -> str:
+  """Random pytorch-fid-layout weights saved as a .pth and converted by the CLI's main."""
+  folder = tmp_path_factory.mktemp("inception")
+  state = _random_state_dict(TorchFIDInception(), np.random.default_rng(0))
+  torch.save({k: torch.from_numpy(v) for k, v in state.items()}, folder / "random.pth")
+  output = str(folder / "inception_fid.npz")
+  convert_inception_weights.main(["--input", str(folder / "random.pth"), "--output", output,
+                                  "--allow_other_weights"])
+  return output
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> str:
+  """Where the embedded symmetric_shapes set is generated (on first use)."""
+  return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory) -> str:
+  """A run directory with freshly initialised checkpoints of steps 1 and 3.
+
+  G_ema's BatchNorm statistics are set near those a trained G would have (batch variances
+  of about 0.3 at initialisation, instead of the initial 1), so samples vary visibly, and
+  differ between the steps.
+  """
+  config = _load_tiny_config()
+  workdir = str(tmp_path_factory.mktemp("run"))
+  mesh = mesh_lib.create_mesh(config.model.bn_axis_name)
+  generator, discriminator = build_models(config.model)
+  g_tx, d_tx = make_optimizers(config)
+  init = jax.jit(functools.partial(create_train_state, config, generator, discriminator,
+                                   g_tx, d_tx), out_shardings=mesh_lib.replicated(mesh))
+  state = init(jax.random.PRNGKey(0))
+  checkpointer = Checkpointer(workdir, 1, len(CHECKPOINT_STEPS))
+  for step in CHECKPOINT_STEPS:
+    ema_state = dict(state.ema_state, batch_stats=jax.tree_util.tree_map_with_path(
+        lambda path, x: jnp.full_like(x, (0.3 if path[-1].key == "var" else 0.0) + 0.01 * step),
+        state.ema_state["batch_stats"]))
+    checkpointer.save(step, state.replace(step=jnp.asarray(step, jnp.int32),
+                                         ema_state=ema_state), config)
+  checkpointer.wait()
+  checkpointer.close()
+  return workdir
+
+
+@pytest.fixture(scope="session")
+def run_eval(tmp_path_factory):
+  """run_eval(*flags, check=True): `python eval.py --config=tiny_config.py *flags` from the
+  repository root on 8 CPU devices, as a user runs it. The runs share a persistent
+  compilation cache: they compile the same generator and Inception network."""
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+         "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2",
+         "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax_cache")),
+         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5"}
+
+  def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "eval.py", f"--config={TINY_CONFIG}", *args],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if check and result.returncode:
+      pytest.fail(f"eval.py {' '.join(args)} failed:\n{result.stderr[-5000:]}")
+    return result
+
+  return run

@@ -1,0 +1,92 @@
+"""`eval.py` end to end, in subprocesses as a user runs it: reference statistics of the
+embedded data set, metrics of a checkpoint with the real (randomly initialised) FID
+Inception, and samples."""
+
+import json
+import math
+import os
+import pathlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from an_flax import metrics
+from an_flax.metrics.convert_inception_weights import sha256_of
+
+
+@pytest.fixture(scope="module")
+def reference_files(run_eval, tmp_path_factory, inception_weights, data_dir):
+  folder = tmp_path_factory.mktemp("reference")
+  paths = {"reference_stats": str(folder / "shapes_test.npz"),
+           "reference_class_stats": str(folder / "shapes_test_classes.npz")}
+  run_eval("--mode=reference", f"--config.eval.inception_weights={inception_weights}",
+           f"--config.dataset.data_dir={data_dir}",
+           *(f"--config.eval.{k}={v}" for k, v in paths.items()))
+  return paths
+
+
+def test_reference_mode_writes_statistics_and_provenance(reference_files, inception_weights):
+  stats = metrics.load_statistics(reference_files["reference_stats"])
+  assert stats.mu.shape == (2048,) and stats.sigma.shape == (2048, 2048)
+  assert np.all(np.isfinite(stats.sigma))
+  with open(reference_files["reference_stats"] + ".json") as f:
+    provenance = json.load(f)
+  assert provenance["dataset"] == "symmetric_shapes"
+  assert provenance["split"] == "test[:90]"
+  assert provenance["num_images"] == 90
+  assert provenance["inception"]["weights"] == os.path.abspath(inception_weights)
+  assert provenance["inception"]["input_size"] == 75
+  classes = metrics.load_class_statistics(reference_files["reference_class_stats"])
+  with open(reference_files["reference_class_stats"] + ".json") as f:
+    counts = json.load(f)["images_per_class"]
+  assert sorted(classes) == sorted(int(c) for c in counts)
+  assert sum(counts.values()) == 90
+  assert all(classes[c].sigma.shape == (2048, 2048) for c in classes)
+
+
+def test_metrics_mode_records_the_protocol(run_eval, reference_files, inception_weights, workdir,
+                                          checkpoint_steps):
+  result = run_eval(f"--workdir={workdir}", f"--config.eval.inception_weights={inception_weights}",
+                    f"--config.eval.reference_stats={reference_files['reference_stats']}",
+                    "--config.eval.truncation=1.5")
+  newest = max(checkpoint_steps)
+  with open(os.path.join(workdir, f"eval_{newest}.json")) as f:
+    record = json.load(f)
+  results = record["results"]
+  assert math.isfinite(results["fid"]) and results["fid"] >= 0
+  assert results["is_mean"] >= 1 and results["is_std"] >= 0
+  assert "FID" in result.stdout and f"{results['fid']:.2f}" in result.stdout
+  assert record["step"] == newest
+  assert record["checkpoint"].endswith(os.path.join("checkpoints", str(newest)))
+  assert record["generator"] == "G_ema"
+  assert record["standing_stats"]["batches"] == 2
+  assert record["truncation"] == 1.5
+  assert record["num_samples"] == 40 and record["is_splits"] == 4
+  inception = record["inception"]
+  assert inception["weights"] == os.path.abspath(inception_weights)
+  assert inception["sha256"] == sha256_of(inception_weights)
+  assert len(inception["source_sha256"]) == 64
+  assert "bilinear" in inception["resize"] and "without antialiasing" in inception["resize"]
+  assert "uint8" in inception["resize"] and inception["input_size"] == 75
+  assert record["reference_stats"]["path"] == os.path.abspath(reference_files["reference_stats"])
+  assert record["reference_stats"]["dataset"] == "symmetric_shapes"
+  assert record["reference_stats"]["split"] == "test[:90]"
+  assert record["reference_class_stats"] is None and "intra_fid" not in results
+
+
+def test_samples_mode_writes_sheets_and_npz(run_eval, workdir, checkpoint_steps, tiny_config):
+  run_eval("--mode=samples", f"--workdir={workdir}", f"--checkpoint_step={checkpoint_steps[0]}")
+  folder = pathlib.Path(workdir) / f"samples_{checkpoint_steps[0]}"
+  classes = tiny_config.eval.sample_classes
+  for name in [f"class_{c}.png" for c in classes] + [
+      "classes.png", "interp_z.png", "interp_class.png"]:
+    with Image.open(folder / name) as image:
+      assert image.mode == "RGB" and min(image.size) > 32
+  with np.load(folder / "samples.npz") as f:
+    images, labels = f["images"], f["labels"]
+  assert images.shape == (20, 32, 32, 3) and images.dtype == np.uint8
+  assert labels.shape == (20,) and labels.min() >= 0 and labels.max() < 10
+  assert images.std() > 0
+  with open(folder / "info.json") as f:
+    assert json.load(f)["step"] == checkpoint_steps[0]
