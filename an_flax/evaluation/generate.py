@@ -64,6 +64,8 @@ class Sampler:
   def images(self, variables: Variables, z: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """uint8 images (N, H, W, 3) for given latents (N, z_dim) and labels (N,), any N."""
     z = np.asarray(z, np.float32)
+    if len(z) != len(labels):
+      raise ValueError(f"{len(z)} latents for {len(labels)} labels.")
     return np.concatenate([images for images, _ in self._run(
         variables, labels, lambda start, _: self._put(_pad(z[start:], self.batch_size)))])
 

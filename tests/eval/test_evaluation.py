@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from an_flax import metrics
-from an_flax.evaluation import evaluate, restore
+from an_flax.evaluation import evaluate, restore, samples
 from an_flax.evaluation.generate import Sampler, sample_z, uniform_labels
 from an_flax.evaluation.options import EvalOptions
 from an_flax.models import build_models
@@ -170,3 +170,29 @@ def test_unknown_eval_fields_are_errors(tiny_config):
   tiny_config.eval.num_sample = 10
   with pytest.raises(ValueError, match=r"config\.eval\.num_sample: unknown field"):
     EvalOptions.from_config(tiny_config)
+
+
+def test_blended_class_tables_interpolate_between_the_classes(setup):
+  config, mesh, generator, _, variables = setup
+  params = jax.tree_util.tree_map_with_path(  # make the classes differ
+      lambda path, x: x + jax.random.normal(jax.random.PRNGKey(len(str(path))), x.shape)
+      if path[-1].key == "embedding" else x, variables["params"])
+  variables = {**variables, "params": params}
+  weights = np.linspace(0, 1, 5, dtype=np.float32)
+  blended = samples.blend_class_tables(params, config.model.num_classes, 2, 7, weights)
+  sampler = Sampler(generator, mesh, batch_size=16, z_dim=config.model.z_dim)
+  z = np.repeat(np.asarray(sample_z(jax.random.PRNGKey(0), 1, config.model.z_dim)), 5, axis=0)
+  ends = sampler.images(variables, z[:2], np.array([2, 7]))
+  path = sampler.images({**variables, "params": blended}, z, np.arange(5))
+  np.testing.assert_allclose(path[[0, -1]].astype(int), ends.astype(int), atol=1)
+  assert not np.array_equal(path[2], path[0]) and not np.array_equal(path[2], path[-1])
+  assert samples.blend_class_tables({"dense": {"kernel": np.ones((3, 3))}}, 10, 0, 1,
+                                    weights) is None
+
+
+def test_missing_checkpoints_are_named(setup, workdir, tmp_path):
+  config, mesh = setup[:2]
+  with pytest.raises(FileNotFoundError, match=r"step 2 .*\[1, 3\]"):
+    restore.restore_train_state(config, workdir, mesh, step=2)
+  with pytest.raises(FileNotFoundError, match=r"No checkpoints in .*train\.py"):
+    restore.restore_train_state(config, str(tmp_path), mesh)
