@@ -30,13 +30,16 @@ from an_flax.training.inpainting_trainer import PICTURE_ROWS, picture, restore_o
 _free_form = jax.jit(masks_lib.free_form, static_argnums=(1, 2))
 
 
-def _holes(kind: str, config: ml_collections.ConfigDict, batch_index: int, batch_size: int
-           ) -> np.ndarray:
-  size = inpainting_steps.image_size(config)
+def _local_holes(kind: str, config: ml_collections.ConfigDict, batch_index: int) -> np.ndarray:
+  """This process's rows of the global batch's holes, a function of the batch index."""
+  size, batch_size = inpainting_steps.image_size(config), config.eval.batch_size
   if kind == "centered":
-    return np.asarray(masks_lib.centered_rectangles(batch_size, size)[0])
-  key = jax.random.fold_in(jax.random.PRNGKey(config.eval.mask_seed), batch_index)
-  return np.asarray(_free_form(key, batch_size, size))
+    holes = masks_lib.centered_rectangles(batch_size, size)[0]
+  else:
+    key = jax.random.fold_in(jax.random.PRNGKey(config.eval.mask_seed), batch_index)
+    holes = _free_form(key, batch_size, size)
+  rows = batch_size // jax.process_count()
+  return np.asarray(holes)[jax.process_index() * rows:(jax.process_index() + 1) * rows]
 
 
 def newest_checkpointer(config: ml_collections.ConfigDict, workdir: str) -> Checkpointer:
@@ -69,8 +72,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   for index, local in enumerate(batches):
     batch = mesh_lib.global_batch({"image": local["image"], "valid": local["mask"]}, mesh)
     for kind in kinds:
-      holes = mesh_lib.global_batch(
-          {"mask": _holes(kind, config, index, config.eval.batch_size)}, mesh)["mask"]
+      holes = mesh_lib.global_batch({"mask": _local_holes(kind, config, index)}, mesh)["mask"]
       outputs = inpaint(state.g_params, batch["image"], holes)
       result = multihost_utils.process_allgather(
           {**image_quality(outputs["composite"], batch["image"]), "valid": batch["valid"]},
