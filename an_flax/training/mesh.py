@@ -7,7 +7,7 @@ that name: flax BatchNorm averages its statistics over the axis it names, so
 naming a one-device axis inside `shard_map` gives per-device statistics.
 """
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import jax
 import numpy as np
@@ -38,9 +38,10 @@ def check_batch_size(batch_size: int, num_devices: int, num_processes: int) -> N
         f"devices of {num_processes} process(es); use a multiple of {num_devices}.")
 
 
-def create_mesh(bn_axis_name: Optional[str] = None) -> Mesh:
-  """A mesh over all devices of all processes, batch split along 'data'."""
-  devices = np.asarray(jax.devices())
+def create_mesh(bn_axis_name: Optional[str] = None,
+                devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
+  """A mesh over `devices` (default: all devices of all processes), batch split along 'data'."""
+  devices = np.asarray(jax.devices() if devices is None else devices)
   if bn_axis_name is None:
     return Mesh(devices, (DATA_AXIS,))
   if bn_axis_name == DATA_AXIS:

@@ -11,6 +11,7 @@ import os
 import time
 from typing import Dict, Iterator, List, Tuple
 
+import flax.linen as nn
 import jax
 import ml_collections
 import numpy as np
@@ -94,25 +95,38 @@ def _every(step: int, period: int) -> bool:
   return period > 0 and step % period == 0
 
 
+def restore_or_initialize(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
+                          generator: nn.Module, discriminator: nn.Module,
+                          checkpointer: Checkpointer) -> TrainState:
+  """The newest checkpoint's state, or a fresh one from `config.seed`; replicated on `mesh`."""
+  g_tx, d_tx = make_optimizers(config)
+  replicated = mesh_lib.replicated(mesh)
+  init = jax.jit(functools.partial(create_train_state, config, generator, discriminator,
+                                   g_tx, d_tx), out_shardings=replicated)
+  rng = jax.random.PRNGKey(config.seed)
+  step = checkpointer.latest_step()
+  if step is None:
+    return init(rng)
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+                          jax.eval_shape(init, rng))
+  return checkpointer.restore(step, abstract, config)
+
+
+def fingerprint(state: TrainState) -> float:
+  """Sum of |x| over every array of the state, in float64: equal states, equal prints."""
+  return float(sum(np.abs(np.asarray(x, np.float64)).sum()
+                   for x in jax.tree.leaves(mesh_lib.to_host(state))))
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
   """Trains until `config.num_train_steps` (resuming from `workdir`); returns the state."""
   validate_config(config)
   mesh = mesh_lib.create_mesh(config.model.bn_axis_name)
   generator, discriminator = build_models(config.model)
   g_tx, d_tx = make_optimizers(config)
-  replicated = mesh_lib.replicated(mesh)
-  init = jax.jit(functools.partial(create_train_state, config, generator, discriminator,
-                                   g_tx, d_tx), out_shardings=replicated)
-  rng = jax.random.PRNGKey(config.seed)
-
   checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
   last_saved = checkpointer.latest_step()
-  if last_saved is None:
-    state = init(rng)
-  else:
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
-                            jax.eval_shape(init, rng))
-    state = checkpointer.restore(last_saved, abstract, config)
+  state = restore_or_initialize(config, mesh, generator, discriminator, checkpointer)
   start_step = int(mesh_lib.to_host(state.step))
 
   writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
@@ -168,4 +182,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     checkpointer.close()
     guard.close()
     writer.flush()
+  logging.info("Finished at step %d; state fingerprint %.12e.", int(mesh_lib.to_host(state.step)),
+               fingerprint(state))
   return state

@@ -1,0 +1,150 @@
+"""The compiled train step: every config family updates what it should, on any mesh."""
+
+import functools
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from an_flax.models import build_models
+from an_flax.training import mesh as mesh_lib
+from an_flax.training import state as state_lib
+from an_flax.training import steps
+from training.helpers import FAST_COMPILE, TINY, override
+
+# One shipped config per family (SN-GAN: no SN in G, several D steps, lr decay;
+# SA-GAN; AN; AN in bfloat16), and the EMA start step its test uses: 0 checks
+# the average, 5 the copy before the start.
+FAMILIES = {"cifar10_sngan": 5, "imagenet128_sagan": 0, "default": 0, "imagenet128_an_tpu": 0}
+
+
+def tiny_family_config(name: str):
+  """The shipped config at 32x32, width 8, batch 8; non-local layers moved to 16x16."""
+  config = importlib.import_module(f"configs.{name}").get_config()
+  override(config, {k: v for k, v in TINY.items() if k.startswith("model.")})
+  override(config, {"batch_size": 8, "model.resolution": 32, "dataset.image_size": 32,
+                    "model.num_classes": 10, "optim.d_steps": min(config.optim.d_steps, 2),
+                    "ema.start_step": FAMILIES[name], "ema.decay": 0.5})
+  for field in ("g_nonlocal", "d_nonlocal"):
+    if config.model[field].kind != "none":
+      config.model[field].resolutions = (16,)
+  return config
+
+
+def random_batch(config):
+  rng = np.random.RandomState(0)
+  shape = (config.optim.d_steps, config.batch_size)
+  return {"image": rng.randint(0, 256, shape + (32, 32, 3)).astype(np.uint8),
+          "label": rng.randint(0, config.model.num_classes, shape).astype(np.int32)}
+
+
+@functools.lru_cache(maxsize=None)
+def one_step(name: str, num_devices: int):
+  """(initial state, state after one step, metrics), on host, over the first devices."""
+  config = tiny_family_config(name)
+  mesh = mesh_lib.create_mesh(None, jax.devices()[:num_devices])
+  generator, discriminator = build_models(config.model)
+  g_tx, d_tx = state_lib.make_optimizers(config)
+  init = jax.jit(lambda key: state_lib.create_train_state(
+      config, generator, discriminator, g_tx, d_tx, key), out_shardings=mesh_lib.replicated(mesh),
+      compiler_options=FAST_COMPILE)
+  state = init(jax.random.PRNGKey(0))
+  before = mesh_lib.to_host(state)
+  batch = mesh_lib.global_batch(random_batch(config), mesh, 1)
+  train_step = steps.make_train_step(config, generator, discriminator, g_tx, d_tx, mesh)
+  state, metrics = train_step.lower(state, batch).compile(FAST_COMPILE)(state, batch)
+  return before, mesh_lib.to_host(state), mesh_lib.to_host(metrics)
+
+
+def changed(a, b) -> bool:
+  return any(not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_one_step_updates_networks_ema_and_spectral_state(name):
+  config = tiny_family_config(name)
+  before, after, metrics = one_step(name, 1)
+
+  assert all(np.isfinite(v) for v in metrics.values()), metrics
+  assert metrics["finite"] == 1 and int(after.step) == 1
+  assert changed(before.g_params, after.g_params)
+  assert changed(before.d_params, after.d_params)
+  assert changed(before.g_state["batch_stats"], after.g_state["batch_stats"])
+  assert changed(before.d_state["spectral"], after.d_state["spectral"])
+  assert changed(before.g_state["spectral"], after.g_state["spectral"]) == (
+      config.model.g_spectral_norm)
+  assert all(x.dtype == np.float32 for x in jax.tree.leaves((after.g_params, after.d_params)))
+  if config.model.g_nonlocal.kind == "attentive_norm":
+    assert metrics["g_orthogonal"] > 0 and metrics["d_orthogonal"] > 0
+
+  old, new, ema = ((before.ema_params, before.ema_state), (after.g_params, after.g_state),
+                   (after.ema_params, after.ema_state))
+  if config.ema.start_step > 1:  # before the start step the EMA is a copy of G
+    assert not changed(ema, new)
+  else:  # decay 0.5: the midpoint of the old EMA (= initial G) and the new G
+    for o, n, e in zip(*map(jax.tree.leaves, (old, new, ema))):
+      np.testing.assert_allclose(e, 0.5 * o + 0.5 * n, rtol=1e-6, atol=1e-7)
+    assert changed(ema, new) and changed(ema, old)
+
+
+def _assert_same_state(one, eight, lr: float) -> None:
+  """Equal up to the order of float sums: |a - b| <= 1e-5 * max(1, max|a|) per array.
+
+  Exception: a weight whose gradient is rounding noise (a conv bias right
+  before a BatchNorm has exact gradient 0) moves by +-lr on Adam's first step
+  whatever the noise's sign; for those only |a - b| <= 2 lr is asserted.
+  """
+  def grad_scale(name, path):
+    if name not in ("g_params", "d_params", "ema_params"):
+      return np.inf
+    mu = (one.d_opt_state if name == "d_params" else one.g_opt_state)[0].mu
+    for key in path:
+      mu = mu[key.key]
+    return np.max(np.abs(mu))
+
+  for name in one.__dataclass_fields__:
+    a_tree, b_tree = getattr(one, name), getattr(eight, name)
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(a_tree), jax.tree.leaves(b_tree)):
+      where = f"{name}{jax.tree_util.keystr(path)}"
+      a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+      noise_gradient = a.size and grad_scale(name, path) < 1e-6
+      atol = 2 * lr if noise_gradient else 1e-5 * max(1.0, np.max(np.abs(a), initial=0))
+      np.testing.assert_allclose(a, b, rtol=0, atol=atol, err_msg=where)
+
+
+def test_one_and_eight_devices_give_the_same_state():
+  """Global-batch BN and one jit: sharding the batch over 8 devices changes nothing."""
+  assert len(jax.devices()) == 8
+  _, one, one_metrics = one_step("default", 1)
+  _, eight, eight_metrics = one_step("default", 8)
+  _assert_same_state(one, eight, lr=tiny_family_config("default").optim.g_lr)
+  for key in one_metrics:
+    np.testing.assert_allclose(one_metrics[key], eight_metrics[key], rtol=1e-5, err_msg=key)
+
+
+def test_per_device_batch_norm_uses_each_devices_statistics():
+  """bn_axis_name set: each device normalises its own rows; running stats are averaged."""
+  config = tiny_family_config("cifar10_sngan")
+  generator, _ = build_models(config.model)
+  config.model.bn_axis_name = "bn"
+  per_device_generator, _ = build_models(config.model)
+  mesh = mesh_lib.create_mesh("bn", jax.devices())
+  z = jax.random.normal(jax.random.PRNGKey(1), (16, config.model.z_dim))
+  labels = jnp.arange(16) % 10
+  variables = jax.jit(generator.init, compiler_options=FAST_COMPILE)(
+      jax.random.PRNGKey(0), z[:1], labels[:1])
+  params, state = variables["params"], {k: v for k, v in variables.items() if k != "params"}
+  generate = jax.jit(steps._generator_train_apply(per_device_generator, mesh, "bn"),
+                     compiler_options=FAST_COMPILE)
+  images, new_state, _ = generate(params, state, z, labels, jax.random.PRNGKey(2))
+
+  apply = jax.jit(lambda z, y: generator.apply(variables, z, y, train=True,
+                                               mutable=["batch_stats", "spectral"]),
+                  compiler_options=FAST_COMPILE)
+  chunks = [apply(z[i:i + 2], labels[i:i + 2]) for i in range(0, 16, 2)]
+  np.testing.assert_allclose(images, np.concatenate([c[0] for c in chunks]), atol=2e-5)
+  expected = jax.tree.map(lambda *s: np.mean(s, axis=0), *[c[1]["batch_stats"] for c in chunks])
+  for a, b in zip(jax.tree.leaves(new_state["batch_stats"]), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
