@@ -39,7 +39,11 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def _quiet_orbax(record: logging.logging.LogRecord) -> bool:
-  return record.levelno >= logging.WARNING or "/orbax/" not in record.pathname
+  """Orbax logs each save in dozens of INFO lines; keep its warnings only.
+
+  `record.levelno` is a Python level: absl's `logging.WARNING` (1) is not.
+  """
+  return record.levelno >= logging.logging.WARNING or "/orbax/" not in record.pathname
 
 
 def main(argv: list[str]) -> None:
