@@ -71,7 +71,7 @@ def test_pytorch_port_gives_the_same_output(monkeypatch, train):
 
   torch_module = TorchAttentiveNorm(32, 8)
   _load(torch_module, params)
-  positions = torch.from_numpy(np.asarray(drawn[0])) if train else None
+  positions = torch.from_numpy(np.array(drawn[0])) if train else None
   with torch.no_grad():
     expected = torch_module(torch.from_numpy(x.transpose(0, 3, 1, 2)), positions).numpy().transpose(0, 2, 3, 1)
   np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-5, atol=1e-5)
