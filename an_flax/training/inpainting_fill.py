@@ -13,14 +13,12 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
-from jax.sharding import Mesh
 from PIL import Image, UnidentifiedImageError
 
-from an_flax.training import inpainting_steps
+from an_flax.training import inpainting_steps, mesh as mesh_lib
 from an_flax.training.inpainting_config import min_image_size, validate_config
 from an_flax.training.inpainting_eval import newest_checkpointer
 from an_flax.training.inpainting_trainer import restore_or_init
-from an_flax.training.mesh import DATA_AXIS
 
 
 class FillError(ValueError):
@@ -84,7 +82,7 @@ def fill(config: ml_collections.ConfigDict, workdir: str, image_path: str, mask_
     logging.warning("Image %s is %dx%d; the model was trained at %d: results may be worse.",
                     image_path, image.shape[1], image.shape[0], config.dataset.image_size)
 
-  mesh = Mesh(np.asarray(jax.devices()[:1]), (DATA_AXIS,))  # one picture: one device
+  mesh = mesh_lib.create_mesh(devices=jax.devices()[:1])  # one picture: one device
   checkpointer = newest_checkpointer(config, workdir)
   try:
     state, (generator, *_) = restore_or_init(config, mesh, checkpointer)

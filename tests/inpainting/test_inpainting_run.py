@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -36,9 +37,13 @@ def run_config(data_dir: str):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-  """(config, workdir, steps seen by the resumed run) after SIGTERM at step 2 and a resume."""
+  """(config, workdir) of a run stopped by SIGTERM at step 2 and resumed to step 4.
+
+  Also checks that the resumed run ends exactly where an uninterrupted one does.
+  """
   root = tmp_path_factory.mktemp("inpainting_run")
-  config, workdir = run_config(str(root / "tfds")), str(root / "workdir")
+  config = run_config(str(root / "tfds"))
+  workdir, reference = str(root / "workdir"), str(root / "uninterrupted")
   make_step = inpainting_steps.make_train_step
 
   def interrupting_step(*args):
@@ -50,31 +55,30 @@ def trained(tmp_path_factory):
       return state, metrics
     return run
 
-  patch = pytest.MonkeyPatch()
-  patch.setattr(inpainting_steps, "make_train_step", interrupting_step)
-  try:
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(inpainting_steps, "make_train_step", interrupting_step)
     interrupted = inpainting_trainer.train_inpainting_and_evaluate(config, workdir)
-  finally:
-    patch.undo()
   assert int(np.asarray(interrupted.step)) == 2
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2"]
   resumed = inpainting_trainer.train_inpainting_and_evaluate(config, workdir)
-  return config, workdir, int(np.asarray(resumed.step))
+  assert int(np.asarray(resumed.step)) == config.num_train_steps
+  straight = inpainting_trainer.train_inpainting_and_evaluate(config, reference)
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed), jax.device_get(straight))
+  return config, workdir
 
 
 def test_sigterm_saves_and_the_rerun_resumes(trained):
-  config, workdir, final_step = trained
-  assert final_step == config.num_train_steps
+  """Checkpoints, before / interruption / after pictures (the state check is in the fixture)."""
+  _, workdir = trained
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
   pictures = sorted(os.listdir(os.path.join(workdir, "pictures")))
-  # before, at the interruption, after
   assert pictures == ["step_000000.png", "step_000002.png", "step_000004.png"]
   sheet = np.asarray(Image.open(os.path.join(workdir, "pictures", "step_000004.png")))
   assert sheet.shape[0] > 8 * 32 and sheet.shape[1] > 6 * 32  # 8 rows x 6 columns
 
 
 def test_evaluate_writes_metrics_and_protocol(trained):
-  config, workdir, _ = trained
+  config, workdir = trained
   report = inpainting_eval.evaluate(config, workdir)
   with open(os.path.join(workdir, "eval", "step_000004.json")) as f:
     saved = json.load(f)
@@ -92,7 +96,7 @@ def _write(path, array):
 
 
 def test_fill_inpaints_the_hole_only(trained, tmp_path):
-  config, workdir, _ = trained
+  config, workdir = trained
   rng = np.random.default_rng(0)
   image = rng.integers(0, 256, size=(38, 42, 3), dtype=np.uint8)  # not a multiple of 4
   mask = np.zeros((38, 42), np.uint8)
@@ -106,7 +110,7 @@ def test_fill_inpaints_the_hole_only(trained, tmp_path):
 
 
 def test_fill_errors(trained, tmp_path):
-  config, workdir, _ = trained
+  config, workdir = trained
   image = _write(tmp_path / "in.png", np.zeros((32, 32, 3), np.uint8))
   out = str(tmp_path / "out.png")
   cases = [
@@ -130,7 +134,7 @@ def test_fill_errors(trained, tmp_path):
 
 def test_fill_command_line(trained, tmp_path):
   """`python inpaint.py fill ...` end to end, and its one-line error for a bad mask."""
-  config, workdir, _ = trained
+  config, workdir = trained
   image = _write(tmp_path / "in.png", np.full((32, 32, 3), 90, np.uint8))
   good = np.zeros((32, 32), np.uint8)
   good[8:20, 8:20] = 255
