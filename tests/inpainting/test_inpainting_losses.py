@@ -3,9 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
-from an_flax.data import masks
 from an_flax.training import inpainting_losses as losses
 
 
