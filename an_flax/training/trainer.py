@@ -13,6 +13,7 @@ from typing import Dict, Iterator, List, Tuple
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -113,9 +114,10 @@ def restore_or_initialize(config: ml_collections.ConfigDict, mesh: jax.sharding.
 
 
 def fingerprint(state: TrainState) -> float:
-  """Sum of |x| over every array of the state, in float64: equal states, equal prints."""
-  return float(sum(np.abs(np.asarray(x, np.float64)).sum()
-                   for x in jax.tree.leaves(mesh_lib.to_host(state))))
+  """Sum of |x| over the state's float arrays, in float64: a cheap equality check."""
+  leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(mesh_lib.to_host(state))
+            if jnp.issubdtype(x.dtype, jnp.floating)]
+  return float(sum(np.abs(x).sum() for x in leaves))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
@@ -182,6 +184,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     checkpointer.close()
     guard.close()
     writer.flush()
-  logging.info("Finished at step %d; state fingerprint %.12e.", int(mesh_lib.to_host(state.step)),
+  logging.info("Finished at step %d; state fingerprint %r.", int(mesh_lib.to_host(state.step)),
                fingerprint(state))
   return state

@@ -1,0 +1,144 @@
+"""End-to-end runs of train.py: resume after SIGKILL and SIGTERM, divergence, two processes.
+
+Every run is a subprocess on the tiny default config over the embedded
+dataset. They share a persistent XLA cache, so each program compiles once.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from an_flax.models import build_models
+from an_flax.training import mesh as mesh_lib
+from an_flax.training.checkpoints import Checkpointer
+from an_flax.training.trainer import fingerprint, restore_or_initialize
+from training.helpers import start_training, tiny_config
+
+STEPS = 24
+EVERY = 4
+
+
+def _finish(process: subprocess.Popen, timeout: float = 400) -> str:
+  output, _ = process.communicate(timeout=timeout)
+  return output
+
+
+def _fingerprint(log: str) -> float:
+  found = re.findall(r"state fingerprint ([-+.e0-9]+)\.", log)
+  assert found, log[-3000:]
+  return float(found[-1])
+
+
+def _wait_for(condition, process: subprocess.Popen, timeout: float = 300) -> None:
+  deadline = time.monotonic() + timeout
+  while not condition():
+    assert process.poll() is None, "the run ended early"
+    assert time.monotonic() < deadline, "timed out"
+    time.sleep(0.05)
+
+
+def _read(path: str) -> str:
+  with open(path) as f:
+    return f.read()
+
+
+def _steps(workdir) -> list[int]:
+  names = os.listdir(os.path.join(workdir, "checkpoints"))
+  return sorted(int(name) for name in names if name.isdigit())
+
+
+def test_interrupted_run_resumes_to_the_same_state_and_divergence_stops(
+    tmp_path, data_dir, compile_cache):
+  run = lambda workdir, *extra, log=None: start_training(
+      str(workdir), data_dir, compile_cache, f"--config.checkpoint.every_steps={EVERY}", *extra,
+      log_path=log)
+
+  # Reference: one uninterrupted run of STEPS steps.
+  reference = tmp_path / "reference"
+  log = _finish(run(reference, f"--config.num_train_steps={STEPS}"))
+  assert f"Finished at step {STEPS}" in log, log[-3000:]
+  expected = _fingerprint(log)
+  assert os.path.isfile(reference / "samples" / f"step_{STEPS:06d}.png")
+  assert os.path.isfile(reference / "layouts" / f"step_{STEPS:06d}.png")
+  assert _steps(reference)[-1] == STEPS
+
+  # The constant learning rate makes the trajectory independent of num_train_steps,
+  # so the interrupted runs may aim further than STEPS.
+  interrupted = tmp_path / "interrupted"
+  killed_log = str(tmp_path / "killed.log")
+  process = run(interrupted, "--config.num_train_steps=1000", log=killed_log)
+  _wait_for(lambda: os.path.isdir(interrupted / "checkpoints" / str(EVERY)), process)
+  process.send_signal(signal.SIGKILL)  # between checkpoints, maybe during the next save
+  process.wait()
+  complete = _steps(interrupted)
+  assert complete and complete[-1] < STEPS - 2, (complete, _read(killed_log)[-2000:])
+
+  terminated_log = str(tmp_path / "terminated.log")
+  process = run(interrupted, "--config.num_train_steps=1000", log=terminated_log)
+  _wait_for(lambda: "Training from step" in _read(terminated_log), process)
+  process.send_signal(signal.SIGTERM)
+  assert process.wait(timeout=300) == 0, _read(terminated_log)[-3000:]
+  log = _read(terminated_log)
+  assert f"Restored step {complete[-1]} from" in log
+  stopped = int(re.search(r"Stopping at step (\d+) on SIGTERM", log).group(1))
+  assert stopped > complete[-1] and _steps(interrupted)[-1] == stopped
+
+  log = _finish(run(interrupted, f"--config.num_train_steps={STEPS}"))
+  assert f"Restored step {stopped} from" in log and f"Finished at step {STEPS}" in log
+  assert _fingerprint(log) == expected
+
+  # A diverging continuation stops with the step named and keeps the last checkpoint.
+  process = run(interrupted, f"--config.num_train_steps={STEPS + 8}", "--config.optim.g_lr=1e30",
+                "--config.optim.d_lr=1e30")
+  log = _finish(process)
+  assert process.returncode != 0
+  failed = int(re.search(r"Training diverged at step (\d+): d_fake=", log).group(1))
+  assert STEPS < failed <= STEPS + 8
+  assert f"the newest checkpoint is step {STEPS}" in log
+  assert _steps(interrupted)[-1] == STEPS
+  state = _restore(tiny_config(data_dir), str(interrupted))
+  assert int(state.step) == STEPS and fingerprint(state) == expected
+
+
+def _restore(config, workdir):
+  """The newest checkpoint of `workdir`, restored in this process (8 devices)."""
+  generator, discriminator = build_models(config.model)
+  checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
+  try:
+    return restore_or_initialize(config, mesh_lib.create_mesh(), generator, discriminator,
+                                 checkpointer)
+  finally:
+    checkpointer.close()
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_agree_and_their_checkpoint_restores_in_one(
+    tmp_path, data_dir, compile_cache):
+  """Two processes of two CPU devices each, over gloo, as two hosts would run."""
+  address = f"127.0.0.1:{_free_port()}"
+  processes = [start_training(
+      str(tmp_path), data_dir, compile_cache, "--config.num_train_steps=4",
+      f"--coordinator_address={address}", "--num_processes=2", f"--process_id={i}",
+      num_devices=2) for i in range(2)]
+  logs = [_finish(p) for p in processes]
+  assert [p.returncode for p in processes] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+  assert "Process 1 of 2 joined the job." in logs[1]
+  prints = [_fingerprint(log) for log in logs]
+  assert prints[0] == prints[1]
+  assert _steps(tmp_path)[-1] == 4
+
+  state = _restore(tiny_config(data_dir), str(tmp_path))
+  assert int(state.step) == 4
+  assert fingerprint(state) == prints[0]
