@@ -20,8 +20,8 @@ def nonlocal_config(kind: str = "none", resolutions: tuple = (), inside_blocks: 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
-  config.batch_size = 32  # global, over all devices and processes
-  config.num_train_steps = 1500
+  config.batch_size = 16  # global, over all devices and processes
+  config.num_train_steps = 2400
 
   config.dataset = ml_collections.ConfigDict()
   config.dataset.name = "symmetric_shapes"
@@ -36,10 +36,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.resolution = 32
   config.model.num_classes = 10
   config.model.z_dim = 128
-  config.model.g_ch = 16
-  config.model.d_ch = 16
-  config.model.g_multipliers = (4, 4, 4, 4)  # 4 -> 8 -> 16 -> 32
-  config.model.d_multipliers = (4, 4, 4, 4)
+  config.model.g_ch = 8
+  config.model.d_ch = 8
+  config.model.g_multipliers = (8, 8, 4, 2)  # 64 channels at 4x4 -> 8 -> 16 -> 32
+  config.model.d_multipliers = (2, 4, 8, 8)
   config.model.g_spectral_norm = True
   config.model.g_nonlocal = nonlocal_config("attentive_norm", (16,))
   config.model.d_nonlocal = nonlocal_config("attentive_norm", (16,))
@@ -64,16 +64,16 @@ def get_config() -> ml_collections.ConfigDict:
   config.loss.orthogonal_weight = 1e-4
 
   config.ema = ml_collections.ConfigDict()
-  config.ema.decay = 0.999
+  config.ema.decay = 0.995
   config.ema.start_step = 200  # before this step the EMA copies G
 
   config.checkpoint = ml_collections.ConfigDict()
-  config.checkpoint.every_steps = 500
+  config.checkpoint.every_steps = 800
   config.checkpoint.keep = 3
 
-  config.log_every_steps = 50
-  config.sample_every_steps = 500
-  config.layout_every_steps = 500
+  config.log_every_steps = 100
+  config.sample_every_steps = 800
+  config.layout_every_steps = 800
 
   config.eval = ml_collections.ConfigDict()
   config.eval.inception_weights = ""  # path to pt_inception-2015-12-05-6726825d.pth
