@@ -30,6 +30,7 @@ _CONFIGS = flags.DEFINE_list(
                 "imagenet128_an_tpu"], "Config modules under configs/.")
 _BATCH = flags.DEFINE_integer("batch_size", 8, "Global batch per D step.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed steps after the compile; the median counts.")
+_NOTE = flags.DEFINE_string("note", "", "A line about the machine, written under the table.")
 
 
 def time_config(name: str, batch_size: int, repeats: int) -> dict:
@@ -65,7 +66,7 @@ def time_config(name: str, batch_size: int, repeats: int) -> dict:
           "images_per_s": d_steps * batch_size / step_s}
 
 
-def markdown(rows: list[dict], device: str, batch_size: int) -> str:
+def markdown(rows: list[dict], device: str, batch_size: int, note: str) -> str:
   lines = [f"Training step time on {device} ({jax.local_device_count()} device(s)), batch "
            f"{batch_size} per D step, median of the steps after compilation.", "",
            "| config | res | dtype | G params | D params | D steps | compile (s) | step (ms) "
@@ -74,7 +75,7 @@ def markdown(rows: list[dict], device: str, batch_size: int) -> str:
     lines.append(f"| {r['config']} | {r['resolution']} | {r['dtype']} | {r['g_params']:,} | "
                  f"{r['d_params']:,} | {r['d_steps']} | {r['compile_s']:.1f} | "
                  f"{r['step_ms']:.0f} | {r['images_per_s']:.1f} |")
-  return "\n".join(lines) + "\n"
+  return "\n".join(lines + ([f"\n{note}"] if note else [])) + "\n"
 
 
 def main(argv: list[str]) -> None:
@@ -84,7 +85,7 @@ def main(argv: list[str]) -> None:
   for name in _CONFIGS.value:
     rows.append(time_config(name, _BATCH.value, _REPEATS.value))
     print(f"{name}: {rows[-1]['step_ms']:.0f} ms per step", flush=True)
-  table = markdown(rows, device, _BATCH.value)
+  table = markdown(rows, device, _BATCH.value, _NOTE.value)
   print(table)
   slug = re.sub(r"[^a-z0-9]+", "_", device.lower()).strip("_")
   path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",

@@ -81,9 +81,8 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
     return (jax.lax.with_sharding_constraint(z, batch_spec),
             jax.lax.with_sharding_constraint(labels, batch_spec))
 
-  def d_update(g_params, carry, inputs):
+  def d_update(carry, g_params, images, labels, key):
     d_params, d_state, d_opt_state, g_state = carry
-    images, labels, key = inputs
     latent_key, g_key, d_key = jax.random.split(key, 3)
     z, fake_labels = sample_latents(latent_key, labels.shape[0])
     fake, g_state, _ = generate(g_params, g_state, z, fake_labels, g_key)
@@ -117,8 +116,8 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
     d_metrics = []
     # A Python loop, not lax.scan: XLA:CPU runs the convolutions of a loop body ~30x slower.
     for i in range(config.optim.d_steps):
-      carry, metrics = d_update(state.g_params, carry,
-                                (batch["image"][i], batch["label"][i], d_keys[i + 1]))
+      carry, metrics = d_update(carry, state.g_params, batch["image"][i], batch["label"][i],
+                                d_keys[i + 1])
       d_metrics.append(metrics)
     d_params, d_state, d_opt_state, g_state = carry
 

@@ -155,8 +155,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       window_steps += 1
       report(step)
       stop = guard.should_stop(step)
-      final = stop or step == config.num_train_steps
-      save = final or checkpointer.due(step)
+      last = step == config.num_train_steps
+      save = stop or last or checkpointer.due(step)
       if save or _every(step, config.log_every_steps):
         pending = [(s, mesh_lib.to_host(m)) for s, m in pending]
         _check_finite(pending, last_saved)
@@ -167,15 +167,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
             window_steps * d_steps * config.batch_size / elapsed / jax.device_count())
         writer.write_scalars(step, scalars)
         pending, window_start, window_steps = [], time.monotonic(), 0
-      samples = _every(step, config.sample_every_steps) or final
-      layouts = _every(step, config.layout_every_steps) or final
-      if samples or layouts:
-        with report.timed("pictures"):
-          pictures(state, step, samples, layouts)
       if save:
         with report.timed("checkpoint"):
           checkpointer.save(step, state, config)
         last_saved = step
+      samples = _every(step, config.sample_every_steps) or last
+      layouts = _every(step, config.layout_every_steps) or last
+      if (samples or layouts) and not stop:  # a preempted job has no time for pictures
+        with report.timed("pictures"):
+          pictures(state, step, samples, layouts)
       if stop:
         logging.warning("Stopping at step %d on SIGTERM after saving a checkpoint.", step)
         break
