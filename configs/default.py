@@ -75,7 +75,23 @@ def get_config() -> ml_collections.ConfigDict:
   config.sample_every_steps = 800
   config.layout_every_steps = 800
 
+  # Evaluation protocol (eval.py; see an_flax/evaluation/options.py). The
+  # defaults are the published ImageNet protocol.
   config.eval = ml_collections.ConfigDict()
-  config.eval.inception_weights = ""  # path to pt_inception-2015-12-05-6726825d.pth
+  config.eval.inception_weights = ""  # converted pytorch-fid weights (.npz), see README
+  config.eval.reference_stats = ""  # .npz with mu, sigma (eval.py --mode=reference)
+  config.eval.reference_class_stats = ""  # per-class .npz; intra-FID only when set
+  config.eval.reference_split = "train"
+  config.eval.num_samples = 50_000
+  config.eval.samples_per_class = 5_000
+  config.eval.is_splits = 10
+  config.eval.batch_size = config_dict.placeholder(int)  # None: config.batch_size
+  config.eval.use_ema = True
+  config.eval.standing_stats_batches = 0  # 0: off (BigGAN uses 16)
+  config.eval.truncation = config_dict.placeholder(float)
   config.eval.fid_every_steps = 0  # 0: off
+  config.eval.fid_num_samples = 5_000
+  config.eval.num_npz_samples = 10_000
+  config.eval.sample_classes = ()  # empty: 10 evenly spaced classes
+  config.eval.inception_size = 299  # the protocol; smaller only in tests
   return config

@@ -35,7 +35,12 @@ SCHEMA: Dict[str, Any] = {
     "ema": {"decay": float, "start_step": int},
     "checkpoint": {"every_steps": int, "keep": int},
     "log_every_steps": int, "sample_every_steps": int, "layout_every_steps": int,
-    "eval": {"inception_weights": str, "fid_every_steps": int},
+    "eval": {"inception_weights": str, "reference_stats": str, "reference_class_stats": str,
+             "reference_split": str, "num_samples": int, "samples_per_class": int,
+             "is_splits": int, "batch_size": (int, NoneType), "use_ema": bool,
+             "standing_stats_batches": int, "truncation": (float, NoneType),
+             "fid_every_steps": int, "fid_num_samples": int, "num_npz_samples": int,
+             "sample_classes": tuple, "inception_size": int},
 }
 # Fields that may be left out (the model picks a default).
 OPTIONAL_FIELDS = {"model.d_final_resolution": (int, NoneType)}
