@@ -33,7 +33,7 @@ Metrics = Dict[str, jax.Array]
 GenerateFn = Callable[..., Tuple[jax.Array, Any, jax.Array]]
 
 
-def _generator_train_apply(generator: nn.Module, mesh: Mesh, bn_axis_name: str | None
+def generator_train_apply(generator: nn.Module, mesh: Mesh, bn_axis_name: str | None
                            ) -> GenerateFn:
   """G in train mode. Global-batch BN under plain jit; per-device BN in shard_map."""
 
@@ -69,7 +69,7 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
                     d_tx: optax.GradientTransformation, mesh: Mesh
                     ) -> Callable[[TrainState, Batch], Tuple[TrainState, Metrics]]:
   """The compiled step: state replicated and donated, batch split on dimension 1."""
-  generate = _generator_train_apply(generator, mesh, config.model.bn_axis_name)
+  generate = generator_train_apply(generator, mesh, config.model.bn_axis_name)
   orthogonal_weight = config.loss.orthogonal_weight
   num_classes, z_dim = config.model.num_classes, config.model.z_dim
   batch_spec = mesh_lib.batch_sharding(mesh)

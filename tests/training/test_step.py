@@ -41,10 +41,11 @@ def random_batch(config):
 
 
 @functools.lru_cache(maxsize=None)
-def one_step(name: str, num_devices: int):
+def one_step(name: str, num_devices: int, bn_axis_name: str | None = None):
   """(initial state, state after one step, metrics), on host, over the first devices."""
   config = tiny_family_config(name)
-  mesh = mesh_lib.create_mesh(None, jax.devices()[:num_devices])
+  config.model.bn_axis_name = bn_axis_name
+  mesh = mesh_lib.create_mesh(bn_axis_name, jax.devices()[:num_devices])
   generator, discriminator = build_models(config.model)
   g_tx, d_tx = state_lib.make_optimizers(config)
   init = jax.jit(lambda key: state_lib.create_train_state(
@@ -136,7 +137,7 @@ def test_per_device_batch_norm_uses_each_devices_statistics():
   variables = jax.jit(generator.init, compiler_options=FAST_COMPILE)(
       jax.random.PRNGKey(0), z[:1], labels[:1])
   params, state = variables["params"], {k: v for k, v in variables.items() if k != "params"}
-  generate = jax.jit(steps._generator_train_apply(per_device_generator, mesh, "bn"),
+  generate = jax.jit(steps.generator_train_apply(per_device_generator, mesh, "bn"),
                      compiler_options=FAST_COMPILE)
   images, new_state, _ = generate(params, state, z, labels, jax.random.PRNGKey(2))
 
@@ -148,3 +149,12 @@ def test_per_device_batch_norm_uses_each_devices_statistics():
   expected = jax.tree.map(lambda *s: np.mean(s, axis=0), *[c[1]["batch_stats"] for c in chunks])
   for a, b in zip(jax.tree.leaves(new_state["batch_stats"]), jax.tree.leaves(expected)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_per_device_batch_norm_train_step():
+  """The whole step with bn_axis_name set: finite, replicated, other statistics than global."""
+  _, per_device, metrics = one_step("default", 8, "bn")
+  _, global_bn, _ = one_step("default", 8)
+  assert metrics["finite"] == 1 and all(np.isfinite(v) for v in metrics.values())
+  assert int(per_device.step) == 1
+  assert changed(per_device.g_state["batch_stats"], global_bn.g_state["batch_stats"])
