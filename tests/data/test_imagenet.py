@@ -172,3 +172,20 @@ def test_cifar10_is_never_downloaded(tmp_path, make_config):
   with pytest.raises(FileNotFoundError, match='never downloads'):
     input_pipeline.create_train_iterator(config)
   assert input_pipeline.num_classes(config) == 10
+
+
+def test_short_training_run_consumes_the_tiny_tar(imagenet, tmp_path):
+  """train.py's loop on the real imagenet2012 builder: two G steps, one checkpoint."""
+  from an_flax.training import train_and_evaluate  # imports the trainer only here
+  from training.helpers import TINY, override
+  from configs import default
+
+  data_config, _, _ = imagenet
+  config = override(default.get_config(), {
+      **TINY, "num_train_steps": 2, "batch_size": 8, "model.num_classes": 1000,
+      "dataset.name": "imagenet2012", "dataset.data_dir": data_config.dataset.data_dir,
+      "dataset.manual_dir": data_config.dataset.manual_dir, "dataset.cache": False,
+      "dataset.shuffle_buffer": 16})
+  state = train_and_evaluate(config, str(tmp_path / 'run'))
+  assert int(state.step) == 2
+  assert (tmp_path / 'run' / 'checkpoints' / '2').is_dir()
