@@ -79,7 +79,7 @@ def restore_generator(config: ml_collections.ConfigDict, options: EvalOptions, w
     latents = standing_stats.standing_latents(
         latent_key, options.standing_stats_batches, config.batch_size, config.model.z_dim,
         config.model.num_classes, options.truncation, mesh)
-    train_apply = steps._generator_train_apply(  # pylint: disable=protected-access
+    train_apply = steps.generator_train_apply(
         generator, mesh, config.model.bn_axis_name)
     g_state = standing_stats.standing_statistics(train_apply, params, g_state, latents,
                                                  sampling_key, mesh)
