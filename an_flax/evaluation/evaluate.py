@@ -170,8 +170,8 @@ def make_training_fid(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
   `eval.fid_num_samples` samples with the same z and labels every time (so successive
   values differ by the model only), G_ema's stored statistics, no truncation. Weights and
   reference statistics are loaded here, so a missing file fails when training starts.
+  Every process of a multi-process job must call it, and gets the same scores.
   """
-  _check_single_process()
   options = EvalOptions.from_config(config)
   inception_variables = metrics.load_inception_variables(options.inception_weights)
   reference.check_reference(options.reference_stats, "reference_stats")

@@ -5,6 +5,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from numpy.typing import ArrayLike
 
@@ -24,7 +25,8 @@ def make_feature_extractor(variables: dict, *, mesh: Mesh | None = None,
   are replicated; batches are zero-padded to a multiple of the device count and the padding
   dropped, so each distinct padded batch size compiles once. `image_size` below 299 is for
   tests only. `logits_with_bias=False` gives the IS convention (see `inception_score`).
-  Single-process only: inputs are host arrays placed with `jax.device_put`.
+  Works in multi-process jobs: every process passes the same host batch and gets all of
+  its features back.
   """
   mesh = mesh or Mesh(jax.devices(), ("data",))
   batch_sharding = NamedSharding(mesh, P(mesh.axis_names))
@@ -45,7 +47,10 @@ def make_feature_extractor(variables: dict, *, mesh: Mesh | None = None,
     pad = -n % mesh.size
     if pad:
       images = np.concatenate([images, np.zeros((pad, *images.shape[1:]), images.dtype)])
-    pool3, logits = forward(variables, images)
-    return np.asarray(pool3)[:n], np.asarray(logits)[:n]
+    global_images = jax.make_array_from_callback(images.shape, batch_sharding,
+                                                 lambda index: images[index])
+    pool3, logits = multihost_utils.process_allgather(forward(variables, global_images),
+                                                      tiled=True)
+    return pool3[:n], logits[:n]
 
   return extract

@@ -9,7 +9,7 @@ before anything bad is saved.
 import functools
 import os
 import time
-from typing import Dict, Iterator, List, Tuple
+from typing import Callable, Dict, Iterator, List, Tuple
 
 import flax.linen as nn
 import jax
@@ -20,6 +20,7 @@ from absl import logging
 from clu import metric_writers, parameter_overview, periodic_actions
 
 from an_flax.data import input_pipeline
+from an_flax.evaluation.evaluate import make_training_fid
 from an_flax.models import build_models
 from an_flax.training import mesh as mesh_lib
 from an_flax.training import steps, visualize
@@ -92,6 +93,24 @@ class _Pictures:
                  ", ".join(sorted(layouts)))
 
 
+def _periodic_fid(config: ml_collections.ConfigDict,
+                  training_fid: Callable[[TrainState], Dict[str, float]],
+                  writer: metric_writers.MetricWriter) -> periodic_actions.PeriodicCallback:
+  """Writes G_ema's `fid` and `inception_score` every `config.eval.fid_every_steps` steps
+  and at the last step."""
+
+  def write_fid(step: int, t: float, state: TrainState) -> None:
+    del t  # the time of the trigger; unused
+    scores = training_fid(state)
+    logging.info("Step %d: FID %.6g, Inception Score %.6g (%d samples of G_ema).", step,
+                 scores["fid"], scores["inception_score"], config.eval.fid_num_samples)
+    writer.write_scalars(step, scores)
+
+  return periodic_actions.PeriodicCallback(
+      every_steps=config.eval.fid_every_steps, on_steps=[config.num_train_steps],
+      callback_fn=write_fid)
+
+
 def _every(step: int, period: int) -> bool:
   return period > 0 and step % period == 0
 
@@ -124,6 +143,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   """Trains until `config.num_train_steps` (resuming from `workdir`); returns the state."""
   validate_config(config)
   mesh = mesh_lib.create_mesh(config.model.bn_axis_name)
+  # Loads the Inception weights and reference statistics first: a missing file fails now.
+  training_fid = (make_training_fid(config, mesh) if config.eval.fid_every_steps > 0
+                  else None)
   generator, discriminator = build_models(config.model)
   g_tx, d_tx = make_optimizers(config)
   checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
@@ -139,6 +161,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   train_step = steps.make_train_step(config, generator, discriminator, g_tx, d_tx, mesh)
   pictures = _Pictures(config, workdir, steps.make_sample_fn(generator, discriminator, mesh),
                        writer)
+  fid = _periodic_fid(config, training_fid, writer) if training_fid else None
   d_steps = config.optim.d_steps
   iterator = input_pipeline.create_train_iterator(config, start_step * d_steps)
   report = periodic_actions.ReportProgress(
@@ -176,6 +199,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       if (samples or layouts) and not stop:  # a preempted job has no time for pictures
         with report.timed("pictures"):
           pictures(state, step, samples, layouts)
+      if fid is not None and not stop:
+        with report.timed("fid"):
+          fid(step, state=state)
       if stop:
         logging.warning("Stopping at step %d on SIGTERM after saving a checkpoint.", step)
         break

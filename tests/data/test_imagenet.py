@@ -176,7 +176,7 @@ def test_cifar10_is_never_downloaded(tmp_path, make_config):
 
 def test_short_training_run_consumes_the_tiny_tar(imagenet, tmp_path):
   """train.py's loop on the real imagenet2012 builder: two G steps, one checkpoint."""
-  from an_flax.training import train_and_evaluate  # imports the trainer only here
+  from an_flax.training.trainer import train_and_evaluate  # imports the trainer only here
   from training.helpers import TINY, override
   from configs import default
 

@@ -1,5 +1,5 @@
-"""Fixtures for the evaluation tests: random FID Inception weights converted by the real
-converter, a tiny checkpoint saved through the training Checkpointer, the embedded data."""
+"""Fixtures for the evaluation tests: a tiny checkpoint saved through the training
+Checkpointer, the embedded data (random Inception weights: tests/conftest.py)."""
 
 import functools
 import importlib.util
@@ -11,16 +11,12 @@ import sys
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import pytest
-import torch
 
-from an_flax.metrics import convert_inception_weights
 from an_flax.models import build_models
 from an_flax.training import mesh as mesh_lib
 from an_flax.training.checkpoints import Checkpointer
 from an_flax.training.state import create_train_state, make_optimizers
-from metrics.conftest import TorchFIDInception, _random_state_dict
 
 ROOT = pathlib.Path(__file__).parents[2]
 TINY_CONFIG = pathlib.Path(__file__).with_name("tiny_config.py")
@@ -48,18 +44,6 @@ def tiny_config() -> ml_collections.ConfigDict:
 @pytest.fixture(scope="session")
 def checkpoint_steps() -> tuple[int, ...]:
   return CHECKPOINT_STEPS
-
-
-@pytest.fixture(scope="session")
-def inception_weights(tmp_path_factory) -> str:
-  """Random pytorch-fid-layout weights saved as a .pth and converted by the CLI's main."""
-  folder = tmp_path_factory.mktemp("inception")
-  state = _random_state_dict(TorchFIDInception(), np.random.default_rng(0))
-  torch.save({k: torch.from_numpy(v) for k, v in state.items()}, folder / "random.pth")
-  output = str(folder / "inception_fid.npz")
-  convert_inception_weights.main(["--input", str(folder / "random.pth"), "--output", output,
-                                  "--allow_other_weights"])
-  return output
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""End-to-end runs of train.py: resume after SIGKILL and SIGTERM, divergence, two processes.
+"""End-to-end runs of train.py: resume after SIGKILL and SIGTERM, divergence, two processes
+with the periodic FID.
 
 Every run is a subprocess on the tiny default config over the embedded
 dataset. They share a persistent XLA cache, so each program compiles once.
@@ -15,10 +16,12 @@ import jax
 import numpy as np
 import pytest
 
+from an_flax import metrics
+from an_flax.evaluation.evaluate import make_training_fid
 from an_flax.models import build_models
 from an_flax.training import mesh as mesh_lib
 from an_flax.training.checkpoints import Checkpointer
-from an_flax.training.trainer import fingerprint, restore_or_initialize
+from an_flax.training.trainer import fingerprint, restore_or_initialize, train_and_evaluate
 from training.helpers import start_training, tiny_config
 
 STEPS = 24
@@ -124,12 +127,25 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+def _logged_fids(log: str) -> dict[int, float]:
+  return {int(step): float(fid) for step, fid in
+          re.findall(r"Step (\d+): FID ([-+.e0-9]+), Inception Score", log)}
+
+
 def test_two_processes_agree_and_their_checkpoint_restores_in_one(
-    tmp_path, data_dir, compile_cache):
-  """Two processes of two CPU devices each, over gloo, as two hosts would run."""
+    tmp_path, data_dir, compile_cache, inception_weights):
+  """Two processes of two CPU devices each, over gloo, as two hosts would run, with the
+  periodic FID of G_ema (random Inception weights at 75x75: the wiring, not the score)."""
+  reference = str(tmp_path / "reference.npz")
+  metrics.save_statistics(reference, metrics.Statistics(np.zeros(2048), np.eye(2048)))
+  fid_flags = {"fid_every_steps": 3, "fid_num_samples": 8, "batch_size": 8,
+               "is_splits": 2, "inception_size": 75, "inception_weights": inception_weights,
+               "reference_stats": reference}
+  workdir = tmp_path / "run"
   address = f"127.0.0.1:{_free_port()}"
   processes = [start_training(
-      str(tmp_path), data_dir, compile_cache, "--config.num_train_steps=4",
+      str(workdir), data_dir, compile_cache, "--config.num_train_steps=4",
+      *[f"--config.eval.{k}={v}" for k, v in fid_flags.items()],
       f"--coordinator_address={address}", "--num_processes=2", f"--process_id={i}",
       num_devices=2) for i in range(2)]
   logs = [_finish(p) for p in processes]
@@ -137,8 +153,38 @@ def test_two_processes_agree_and_their_checkpoint_restores_in_one(
   assert "Process 1 of 2 joined the job." in logs[1]
   prints = [_fingerprint(log) for log in logs]
   assert prints[0] == prints[1]
-  assert _steps(tmp_path)[-1] == 4
+  assert _steps(workdir)[-1] == 4
 
-  state = _restore(tiny_config(data_dir), str(tmp_path))
+  config = tiny_config(data_dir)
+  state = _restore(config, str(workdir))
   assert int(state.step) == 4
   assert fingerprint(state) == prints[0]
+
+  # Every 3 steps and at the last step; both processes score the same samples.
+  fids = [_logged_fids(log) for log in logs]
+  assert sorted(fids[0]) == [3, 4] and fids[1] == fids[0], logs[0][-3000:]
+  # The FID of the final state, recomputed here on 8 devices in one process (the last
+  # digit of the log line is the tolerance; sharding may flip a rare uint8 rounding).
+  config.eval.update(fid_flags)
+  expected = make_training_fid(config, mesh_lib.create_mesh())(state)["fid"]
+  assert fids[0][4] == pytest.approx(expected, rel=1e-4)
+  events = [name for name in os.listdir(workdir) if name.startswith("events.out.tfevents")]
+  assert len(events) == 1  # process 0 writes the metrics
+  assert {"fid", "inception_score"} <= _event_tags(os.path.join(workdir, events[0]))
+
+
+def _event_tags(path: str) -> set[str]:
+  from tensorboard.backend.event_processing import event_accumulator
+  accumulator = event_accumulator.EventAccumulator(path)
+  accumulator.Reload()
+  tags = accumulator.Tags()
+  return set(tags["scalars"]) | set(tags["tensors"])
+
+
+def test_missing_inception_weights_stop_training_before_the_first_step(tmp_path, data_dir):
+  config = tiny_config(data_dir)
+  config.eval.fid_every_steps = 2
+  config.eval.inception_weights = str(tmp_path / "inception_fid.npz")
+  with pytest.raises(metrics.InceptionWeightsError, match="config.eval.inception_weights"):
+    train_and_evaluate(config, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run" / "checkpoints")
