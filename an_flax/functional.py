@@ -14,7 +14,8 @@ the layout of `an_flax.layers.AttentiveNorm`'s `params`:
   alpha: (n,)   rho: ()   [scale, bias: (n, C) when the affine is used]
 """
 
-from typing import Literal, Mapping, Optional, Tuple
+import functools
+from typing import Literal, Mapping, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -33,41 +34,137 @@ def conv1x1(x: Array, params: Mapping[str, Array]) -> Array:
   return y
 
 
-def _region_gain_and_offset(
-    values: Array, layout: Array, eps: float, released_statistics: bool
-) -> Tuple[Array, Array, Array]:
-  """Per-region normalisation as an affine map: Xbar = sum_k S_k (V' g_k + o_k).
+def _released_gain_and_offset(v: Array, s: Array, eps: float) -> Tuple[Array, Array]:
+  """The released TF code's statistics as an affine map per region: (gain, offset).
 
-  Returns (V', g, o) with V' = V - shift of shape (N, P, C) and g, o of shape
-  (N, n, C). The shift is a per-example, per-channel constant that makes the
-  second moment well conditioned when |mean| >> std; the weighted statistics
-  are invariant to it.
+  mean = mean_p(S V) / m and std = sqrt(sum_p (S V - mean)^2 / m), expanded so
+  that no (P, C, n) tensor is needed; the output is (V - mean) / (std + eps).
   """
-  v = values.astype(jnp.float32)
-  s = layout.astype(jnp.float32)
   mass = jnp.sum(s, axis=1)[..., None] + eps  # (N, n, 1)
-  if released_statistics:
-    # The released TF code: mean = mean_p(S V) / m and
-    # std = sqrt(sum_p (S V - mean)^2 / m), expanded so that no (P, C, n)
-    # tensor is needed; then (V - mean) / (std + eps).
-    num_positions = v.shape[1]
-    weighted_sum = jnp.einsum("npk,npc->nkc", s, v)
-    mean = weighted_sum / (num_positions * mass)
-    squares = (jnp.einsum("npk,npc->nkc", s * s, v * v)
-               - 2.0 * mean * weighted_sum + num_positions * mean * mean)
-    gain = 1.0 / (jnp.sqrt(jnp.maximum(squares, 0.0) / mass) + eps)
-    return v, gain, -mean * gain
+  num_positions = v.shape[1]
+  weighted_sum = _region_sums(s, v)
+  mean = weighted_sum / (num_positions * mass)
+  squares = (_region_sums(s * s, v * v)
+             - 2.0 * mean * weighted_sum + num_positions * mean * mean)
+  gain = 1.0 / (jnp.sqrt(jnp.maximum(squares, 0.0) / mass) + eps)
+  return gain, -mean * gain
+
+
+class _RegionStatistics(NamedTuple):
+  """Weighted region statistics of V in coordinates shifted by a per-channel constant.
+
+  shift: (N, 1, C), the mean of V over positions; V' = V - shift keeps the
+    moments well conditioned when |mean| >> std (the statistics are invariant to it).
+  mass: (N, n, 1), m_k = sum_p S_pk + eps.
+  mean: (N, n, C), mu_k - shift with mu_k = sum_p S_pk V_p / m_k.
+  variance: (N, n, C), sum_p (S_pk / m_k) (V_p - mu_k)^2, unclamped.
+  gain: (N, n, C), 1 / sqrt(max(variance, 0) + eps).
+  """
+  shift: Array
+  mass: Array
+  mean: Array
+  variance: Array
+  gain: Array
+
+
+def _region_statistics(v: Array, s: Array, eps: float) -> _RegionStatistics:
   shift = jnp.mean(v, axis=1, keepdims=True)
   centred = v - shift
-  first_moment = jnp.einsum("npk,npc->nkc", s, centred) / mass
-  second_moment = jnp.einsum("npk,npc->nkc", s, centred * centred) / mass
-  # mu = sum_p S V / m in shifted coordinates; the eps in m makes the region
-  # weights sum to 1 - eps/m, hence the shift term and the weighted variance
-  # sum_p (S/m) (V' - mu')^2 written out exactly.
+  mass = jnp.sum(s, axis=1)[..., None] + eps
+  first_moment = _region_sums(s, centred) / mass
+  second_moment = _region_sums(s, centred * centred) / mass
+  # The eps in m makes the region weights sum to 1 - eps/m, hence the shift
+  # term in the mean and the weighted variance written out exactly.
   mean = first_moment - shift * (eps / mass)
   variance = second_moment - 2.0 * mean * first_moment + (1.0 - eps / mass) * mean * mean
   gain = jax.lax.rsqrt(jnp.maximum(variance, 0.0) + eps)
-  return centred, gain, -mean * gain
+  return _RegionStatistics(shift, mass, mean, variance, gain)
+
+
+# Products over positions stay one (P x C) operand each: concatenating operands
+# into (P x 2C) or wider ones is slower once they outgrow the CPU's cache.
+def _region_sums(s: Array, x: Array) -> Array:
+  """sum_p S_pk x_pc: (N, P, n), (N, P, C) -> (N, n, C)."""
+  return jnp.einsum("npk,npc->nkc", s, x)
+
+
+def _pixel_maps(s: Array, per_region: Array) -> Array:
+  """sum_k S_pk a_kc: (N, P, n), (N, n, C) -> (N, P, C)."""
+  return jnp.einsum("npk,nkc->npc", s, per_region)
+
+
+def _region_responses(x: Array, per_region: Array) -> Array:
+  """sum_c x_pc a_kc: (N, P, C), (N, n, C) -> (N, P, n)."""
+  return jnp.einsum("npc,nkc->npk", x, per_region)
+
+
+def _apply_regions(centred: Array, s: Array, gain: Array, offset: Array) -> Array:
+  """sum_k S_k (V' g_k + o_k) = V' (S g) + S o."""
+  return centred * _pixel_maps(s, gain) + _pixel_maps(s, offset)
+
+
+def _statistics_dtype(values: Array) -> jnp.dtype:
+  """float32, or float64 for float64 inputs (gradient checks)."""
+  return jnp.promote_types(values.dtype, jnp.float32)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _weighted_normalize(v: Array, s: Array, scale: Array, bias: Array, eps: float) -> Array:
+  """sum_k S_k (gamma_k (V - mu_k) / sqrt(var_k + eps) + beta_k) on (N, P, C) / (N, P, n).
+
+  The backward pass is written by hand (`_weighted_normalize_bwd`): reverse-mode
+  autodiff of the forward costs about ten forward passes over (N, P, C), the
+  closed form below about three, and it never builds an (N, P, C, n) tensor either.
+  """
+  return _weighted_normalize_fwd(v, s, scale, bias, eps)[0]
+
+
+def _weighted_normalize_fwd(v, s, scale, bias, eps):
+  dtype = _statistics_dtype(v)
+  v32, s32 = v.astype(dtype), s.astype(dtype)
+  stats = _region_statistics(v32, s32, eps)
+  scaled_gain = stats.gain * scale.astype(dtype)
+  out = _apply_regions(v32 - stats.shift, s32, scaled_gain,
+                       bias.astype(dtype) - stats.mean * scaled_gain)
+  return out.astype(v.dtype), (v, s, scale, bias, stats)
+
+
+def _weighted_normalize_bwd(eps, residuals, d_out):
+  """Closed-form gradients. With x_pk = V_p - mu_k, g~ = gain * gamma, w_pk = S_pk / m_k:
+
+    dL/dgain_k = gamma_k sum_p S_pk dy_p x_pk,   dL/dvar_k = -gain_k^3 dL/dgain_k / 2,
+    dL/dmu_k = -g~_k sum_p S_pk dy_p - 2 dL/dvar_k mu_k eps / m_k   (sum_p w_pk x_pk),
+    dV_p = dy_p sum_k S_pk g~_k + sum_k w_pk (2 dL/dvar_k x_pk + dL/dmu_k),
+    dS_pk = dy_p . (x_pk g~_k + beta_k) + (dL/dmu_k . x_pk + dL/dvar_k . (x_pk^2 - var_k)) / m_k,
+  every sum over k or p a matrix product; x is expanded in shifted coordinates.
+  """
+  v, s, scale, bias, stats = residuals
+  dtype = stats.gain.dtype
+  v32, s32, dy = v.astype(dtype), s.astype(dtype), d_out.astype(dtype)
+  gamma, beta = scale.astype(dtype), bias.astype(dtype)
+  centred = v32 - stats.shift
+  mean, mass, gain = stats.mean, stats.mass, stats.gain
+  dy_sum = _region_sums(s32, dy)
+  dy_x_sum = _region_sums(s32, dy * centred) - mean * dy_sum  # sum_p S_pk dy_p x_pk
+  scaled_gain = gain * gamma
+  d_var = jnp.where(stats.variance > 0.0, -0.5 * gain ** 3 * gamma * dy_x_sum, 0.0)
+  d_mean = -scaled_gain * dy_sum - 2.0 * d_var * (mean + stats.shift) * (eps / mass)
+  d_mean_shifted = (d_mean - 2.0 * d_var * mean) / mass
+  d_v = (dy * _pixel_maps(s32, scaled_gain)
+         + _apply_regions(centred, s32, 2.0 * d_var / mass, d_mean_shifted))
+  d_s = (_region_responses(dy * centred, scaled_gain)
+         + _region_responses(dy, beta - mean * scaled_gain)
+         + _region_responses(centred, d_mean_shifted)
+         + _region_responses(centred * centred, d_var / mass)
+         + (jnp.sum(d_var * (mean * mean - stats.variance) - d_mean * mean, axis=-1)
+            / mass[..., 0])[:, None, :])
+  d_scale = jnp.sum(gain * dy_x_sum, axis=0)
+  d_bias = jnp.sum(dy_sum, axis=0)
+  return (d_v.astype(v.dtype), d_s.astype(s.dtype), d_scale.astype(scale.dtype),
+          d_bias.astype(bias.dtype))
+
+
+_weighted_normalize.defvjp(_weighted_normalize_fwd, _weighted_normalize_bwd)
 
 
 def regional_normalize(
@@ -89,25 +186,29 @@ def regional_normalize(
     scale, bias: optional per-region affine (gamma_k, beta_k), each (n, C),
       applied inside the sum.
     released_statistics: reproduce the released TF code's statistics (a mean
-      divided by an extra H*W and the "std" of S*V, see `_region_gain_and_offset`).
+      divided by an extra H*W and the "std" of S*V, see `_released_gain_and_offset`).
 
   Returns:
-    Xbar, (N, H, W, C) in the dtype of `values`. Statistics are float32.
+    Xbar, (N, H, W, C) in the dtype of `values`. Statistics are float32 (float64
+    for float64 values). Differentiable in reverse mode (a custom VJP).
   """
   n, h, w, c = values.shape
   num_entities = layout.shape[-1]
   v = values.reshape(n, h * w, c)
-  s = layout.reshape(n, h * w, num_entities).astype(jnp.float32)
-  shifted, gain, offset = _region_gain_and_offset(v, s, eps, released_statistics)
-  if scale is not None:
-    gain = gain * scale.astype(jnp.float32)
-    offset = offset * scale.astype(jnp.float32)
-  if bias is not None:
-    offset = offset + bias.astype(jnp.float32)
-  # One (P x n)(n x 2C) product gives both per-pixel maps S g and S o.
-  pixel_gain, pixel_offset = jnp.split(
-      jnp.einsum("npk,nkc->npc", s, jnp.concatenate([gain, offset], -1)), 2, axis=-1)
-  out = shifted * pixel_gain + pixel_offset
+  s = layout.reshape(n, h * w, num_entities)
+  if released_statistics:
+    v32, s32 = v.astype(jnp.float32), s.astype(jnp.float32)
+    gain, offset = _released_gain_and_offset(v32, s32, eps)
+    if scale is not None:
+      gain, offset = gain * scale, offset * scale
+    if bias is not None:
+      offset = offset + bias
+    out = _apply_regions(v32, s32, gain, offset)
+  else:
+    dtype = _statistics_dtype(values)
+    scale = jnp.ones((num_entities, c), dtype) if scale is None else scale
+    bias = jnp.zeros((num_entities, c), dtype) if bias is None else bias
+    out = _weighted_normalize(v, s, scale, bias, eps)
   return out.reshape(n, h, w, c).astype(values.dtype)
 
 
@@ -149,11 +250,19 @@ def self_sampling_activations(queries: Array, keys: Array, positions: Array) -> 
 
 
 def max_pool(x: Array, window: int) -> Array:
-  """Non-overlapping window x window max-pool of an NHWC map (window 1: identity)."""
+  """Non-overlapping window x window max-pool of an NHWC map (window 1: identity).
+
+  Trailing rows and columns that do not fill a window are dropped ('VALID').
+  A max over reshaped windows, not `lax.reduce_window`: its gradient is an
+  elementwise mask instead of a select-and-scatter (on a 256^2 CPU map, 1.5x
+  faster at 4 channels, 5.7x at 32).
+  """
   if window <= 1:
     return x
-  return jax.lax.reduce_window(
-      x, -jnp.inf, jax.lax.max, (1, window, window, 1), (1, window, window, 1), "VALID")
+  n, h, w, c = x.shape
+  rows, cols = h // window, w // window
+  windows = x[:, :rows * window, :cols * window].reshape(n, rows, window, cols, window, c)
+  return jnp.max(windows, axis=(2, 4))
 
 
 def semantic_layout(

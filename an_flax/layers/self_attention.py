@@ -6,6 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from an_flax import functional
 from an_flax.layers.spectral import SNConv
 
 
@@ -30,7 +31,7 @@ class SelfAttention(nn.Module):
     conv = lambda features, name: SNConv(
         features, (1, 1), use_bias=False, spectral=self.spectral,
         dtype=self.dtype, param_dtype=self.param_dtype, name=name)
-    pool = lambda t: nn.max_pool(t, (2, 2), strides=(2, 2))
+    pool = lambda t: functional.max_pool(t, 2)
     query = conv(c // 8, "query")(x, train).reshape(n, h * w, c // 8)
     key = pool(conv(c // 8, "key")(x, train)).reshape(n, -1, c // 8)
     value = pool(conv(c // 2, "value")(x, train)).reshape(n, -1, c // 2)
