@@ -14,11 +14,10 @@ Several processes: as train.py (--coordinator_address, --num_processes, --proces
 
 import sys
 
-import jax
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
-from an_flax.training import mesh
+from an_flax.training import launch
 from an_flax.training.inpainting_eval import evaluate
 from an_flax.training.inpainting_fill import FillError, fill
 from an_flax.training.inpainting_trainer import train_inpainting_and_evaluate
@@ -30,30 +29,14 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs
 _IMAGE = flags.DEFINE_string("image", None, "fill: the picture to inpaint.")
 _MASK = flags.DEFINE_string("mask", None, "fill: binary PNG of the picture's size, white = hole.")
 _OUTPUT = flags.DEFINE_string("output", None, "fill: where to write the inpainted PNG.")
-_DISTRIBUTED = flags.DEFINE_bool(
-    "distributed", False, "Call jax.distributed.initialize() (implied by --coordinator_address).")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0.")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes in the job.")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in the job.")
 flags.mark_flags_as_required(["config", "workdir"])
-
-
-def _quiet_orbax(record: logging.logging.LogRecord) -> bool:
-  """Orbax logs each save in dozens of INFO lines; keep its warnings only.
-
-  `record.levelno` is a Python level: absl's `logging.WARNING` (1) is not.
-  """
-  return record.levelno >= logging.logging.WARNING or "/orbax/" not in record.pathname
 
 
 def main(argv: list[str]) -> None:
   if len(argv) != 2 or argv[1] not in COMMANDS:
     raise app.UsageError(f"Give one command, {' | '.join(COMMANDS)}; got {argv[1:]}.")
   command = argv[1]
-  logging.get_absl_handler().addFilter(_quiet_orbax)
-  if _DISTRIBUTED.value or _COORDINATOR.value:
-    mesh.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-  logging.info("Devices: %s", jax.devices())
+  launch.start()
   config, workdir = _CONFIG.value, _WORKDIR.value
   if command == "train":
     train_inpainting_and_evaluate(config, workdir)

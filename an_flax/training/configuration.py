@@ -76,44 +76,54 @@ def _type_ok(value: Any, types: Tuple[type, ...]) -> bool:
   return isinstance(value, types)
 
 
-def _check(ok: bool, field: str, problem: str) -> None:
+def check(ok: bool, field: str, problem: str) -> None:
+  """Raises `ValueError("config.<field>: <problem>.")` unless `ok`."""
   if not ok:
     raise ValueError(f"config.{field}: {problem}.")
 
 
-def validate_config(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the first bad field. Needs the devices (after distributed init)."""
-  expected = {**_flatten(SCHEMA), **OPTIONAL_FIELDS}
+def check_fields(config: ml_collections.ConfigDict, schema: Dict[str, Any],
+                 optional: Dict[str, Any] | None = None) -> Dict[str, Any]:
+  """Checks that `config` has exactly the fields of `schema` (plus any of `optional`,
+  dotted name -> types), each of its type. Returns the fields by dotted name."""
+  required = _flatten(schema)
+  expected = {**required, **(optional or {})}
   given = _leaves(config)
   for field in sorted(given.keys() - expected.keys()):
-    _check(False, field, "unknown field (misspelt, or not used by this code)")
-  for field in sorted(_flatten(SCHEMA).keys() - given.keys()):
-    _check(False, field, "missing")
+    check(False, field, "unknown field (misspelt, or not used by this task)")
+  for field in sorted(required.keys() - given.keys()):
+    check(False, field, "missing")
   for field, value in given.items():
     types = expected[field]
-    _check(_type_ok(value, types), field, f"{value!r} is not of type "
-           f"{' or '.join(t.__name__ for t in types)}")
+    check(_type_ok(value, types), field, f"{value!r} is not of type "
+          f"{' or '.join(t.__name__ for t in types)}")
+  return given
 
-  _check(config.model.resolution == config.dataset.image_size, "dataset.image_size",
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the first bad field. Needs the devices (after distributed init)."""
+  given = check_fields(config, SCHEMA, OPTIONAL_FIELDS)
+
+  check(config.model.resolution == config.dataset.image_size, "dataset.image_size",
          f"{config.dataset.image_size} differs from model.resolution={config.model.resolution}")
-  _check(config.batch_size >= 1, "batch_size", "must be positive")
+  check(config.batch_size >= 1, "batch_size", "must be positive")
   mesh_lib.check_batch_size(config.batch_size, jax.device_count(), jax.process_count())
-  _check(config.num_train_steps >= 1, "num_train_steps", "must be positive")
-  _check(config.optim.d_steps >= 1, "optim.d_steps", "must be at least 1")
-  _check(config.optim.lr_decay in ("none", "linear"), "optim.lr_decay",
+  check(config.num_train_steps >= 1, "num_train_steps", "must be positive")
+  check(config.optim.d_steps >= 1, "optim.d_steps", "must be at least 1")
+  check(config.optim.lr_decay in ("none", "linear"), "optim.lr_decay",
          f"unknown {config.optim.lr_decay!r}; use 'none' or 'linear'")
-  _check(0 <= config.optim.decay_start < config.num_train_steps, "optim.decay_start",
+  check(0 <= config.optim.decay_start < config.num_train_steps, "optim.decay_start",
          "must lie in [0, num_train_steps)")
   for field in ("optim.g_lr", "optim.d_lr"):
-    _check(given[field] > 0, field, "must be positive")
+    check(given[field] > 0, field, "must be positive")
   for field in ("optim.b1", "optim.b2", "ema.decay"):
-    _check(0.0 <= given[field] < 1.0, field, "must lie in [0, 1)")
-  _check(config.loss.orthogonal_weight >= 0, "loss.orthogonal_weight", "must be >= 0")
-  _check(config.ema.start_step >= 0, "ema.start_step", "must be >= 0")
+    check(0.0 <= given[field] < 1.0, field, "must lie in [0, 1)")
+  check(config.loss.orthogonal_weight >= 0, "loss.orthogonal_weight", "must be >= 0")
+  check(config.ema.start_step >= 0, "ema.start_step", "must be >= 0")
   for field in ("checkpoint.every_steps", "checkpoint.keep", "log_every_steps"):
-    _check(given[field] >= 1, field, "must be at least 1")
+    check(given[field] >= 1, field, "must be at least 1")
   for field in ("sample_every_steps", "layout_every_steps", "eval.fid_every_steps"):
-    _check(given[field] >= 0, field, "must be >= 0 (0: off)")
+    check(given[field] >= 0, field, "must be >= 0 (0: off)")
   try:
     build_models(config.model)  # checks the model fields and their consistency
   except ValueError as error:

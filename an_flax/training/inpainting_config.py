@@ -48,17 +48,8 @@ def validate_config(config: ml_collections.ConfigDict, training: bool = True) ->
   With `training`, also FileNotFoundError when the ID-MRF loss is on and its
   VGG19 weights file is missing (evaluation and inpainting do not need it).
   """
-  check = configuration._check  # pylint: disable=protected-access
-  expected = configuration._flatten(SCHEMA)  # pylint: disable=protected-access
-  given = configuration._leaves(config)  # pylint: disable=protected-access
-  for field in sorted(given.keys() - expected.keys()):
-    check(False, field, "unknown field (misspelt, or not used by the inpainting task)")
-  for field in sorted(expected.keys() - given.keys()):
-    check(False, field, "missing")
-  for field, value in given.items():
-    types = expected[field]
-    check(configuration._type_ok(value, types), field,  # pylint: disable=protected-access
-          f"{value!r} is not of type {' or '.join(t.__name__ for t in types)}")
+  check = configuration.check
+  given = configuration.check_fields(config, SCHEMA)
 
   check(config.task == "inpainting", "task", f"{config.task!r} is not 'inpainting'")
   size = config.dataset.image_size

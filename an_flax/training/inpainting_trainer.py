@@ -10,7 +10,7 @@ draws step 0, so the first and last pictures are "before" and "after".
 
 import functools
 import os
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 import jax
 import ml_collections
@@ -21,12 +21,10 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from an_flax.data import masks as masks_lib
-from an_flax.training import inpainting_data, inpainting_steps, mesh as mesh_lib, visualize
+from an_flax.training import inpainting_data, inpainting_steps, loop, mesh as mesh_lib, visualize
 from an_flax.training.checkpoints import Checkpointer
 from an_flax.training.inpainting_config import validate_config
 from an_flax.training.inpainting_vgg19 import load_vgg19
-from an_flax.training.preemption import PreemptionGuard
-from an_flax.training.trainer import _check_finite, _every, _next_batch  # pylint: disable=protected-access
 
 PICTURE_ROWS = 8
 COLUMNS = ("input", "coarse", "refined", "composite", "ground truth")
@@ -112,26 +110,21 @@ def train_inpainting_and_evaluate(config: ml_collections.ConfigDict, workdir: st
   iterator = inpainting_data.create_train_iterator(config, start_step * batches_per_step)
   report = periodic_actions.ReportProgress(
       num_train_steps=config.num_train_steps, writer=writer, every_steps=config.log_every_steps)
-  guard = PreemptionGuard()
-  pending: List[Tuple[int, Dict[str, Any]]] = []
+  pending: loop.PendingMetrics = []
   logging.info("Training from step %d to %d.", start_step, config.num_train_steps)
-  try:
+  with loop.preemptible(checkpointer, writer) as guard:
     for step in range(start_step + 1, config.num_train_steps + 1):
-      batch = mesh_lib.global_batch(_next_batch(iterator, batches_per_step), mesh, batch_dim=1)
+      batch = mesh_lib.global_batch(loop.stack_batches(iterator, batches_per_step), mesh, batch_dim=1)
       state, metrics = train_step(state, batch, vgg_variables)
       pending.append((step, metrics))
       report(step)
       stop = guard.should_stop(step)
       final = stop or step == config.num_train_steps
       save = final or checkpointer.due(step)
-      if save or _every(step, config.log_every_steps):
-        pending = [(s, mesh_lib.to_host(m)) for s, m in pending]
-        _check_finite(pending, last_saved)
-        scalars = {k: float(np.mean([m[k] for _, m in pending])) for k in pending[-1][1]
-                   if k != "finite"}
-        writer.write_scalars(step, scalars)
+      if save or loop.every(step, config.log_every_steps):
+        writer.write_scalars(step, loop.summarize(pending, last_saved))
         pending = []
-      if _every(step, config.picture_every_steps) or (final and config.picture_every_steps > 0):
+      if loop.every(step, config.picture_every_steps) or (final and config.picture_every_steps > 0):
         with report.timed("pictures"):
           logging.info("Pictures: %s", pictures(state, step))
       if save:
@@ -141,9 +134,4 @@ def train_inpainting_and_evaluate(config: ml_collections.ConfigDict, workdir: st
       if stop:
         logging.warning("Stopping at step %d on SIGTERM after saving a checkpoint.", step)
         break
-  finally:
-    checkpointer.wait()
-    checkpointer.close()
-    guard.close()
-    writer.flush()
   return state

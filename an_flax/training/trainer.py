@@ -9,7 +9,7 @@ before anything bad is saved.
 import functools
 import os
 import time
-from typing import Callable, Dict, Iterator, List, Tuple
+from typing import Callable, Dict
 
 import flax.linen as nn
 import jax
@@ -23,34 +23,14 @@ from an_flax.data import input_pipeline
 from an_flax.evaluation.evaluate import make_training_fid
 from an_flax.models import build_models
 from an_flax.training import mesh as mesh_lib
-from an_flax.training import steps, visualize
+from an_flax.training import loop, steps, visualize
 from an_flax.training.checkpoints import Checkpointer
 from an_flax.training.configuration import validate_config
-from an_flax.training.preemption import PreemptionGuard
 from an_flax.training.state import TrainState, create_train_state, make_optimizers
 
 SAMPLE_ROWS = 10  # classes shown in a sample sheet
 SAMPLE_COLUMNS = 8  # noise vectors per class, shared by all rows
 LAYOUT_EXAMPLES = 6  # sheet rows shown in a layout picture
-
-
-def _next_batch(iterator: Iterator[Dict[str, np.ndarray]], d_steps: int) -> Dict[str, np.ndarray]:
-  """d_steps local batches stacked on a leading axis: one per D update."""
-  batches = [next(iterator) for _ in range(d_steps)]
-  return {key: np.stack([b[key] for b in batches]) for key in ("image", "label")}
-
-
-def _check_finite(pending: List[Tuple[int, Dict[str, np.ndarray]]], last_saved: int | None
-                  ) -> None:
-  """Raises at the first step whose losses or parameters are not finite."""
-  for step, metrics in pending:
-    losses = {k: float(v) for k, v in metrics.items() if k != "finite"}
-    if metrics["finite"] < 1 or not np.all(np.isfinite(list(losses.values()))):
-      values = ", ".join(f"{k}={v:.4g}" for k, v in sorted(losses.items()))
-      raise FloatingPointError(
-          f"Training diverged at step {step}: {values}, parameters finite: "
-          f"{bool(metrics['finite'] >= 1)}. Stopped without saving this state; the newest "
-          f"checkpoint is step {last_saved}. Lower the learning rates or check the data.")
 
 
 class _Pictures:
@@ -111,10 +91,6 @@ def _periodic_fid(config: ml_collections.ConfigDict,
       callback_fn=write_fid)
 
 
-def _every(step: int, period: int) -> bool:
-  return period > 0 and step % period == 0
-
-
 def restore_or_initialize(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
                           generator: nn.Module, discriminator: nn.Module,
                           checkpointer: Checkpointer) -> TrainState:
@@ -166,13 +142,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   iterator = input_pipeline.create_train_iterator(config, start_step * d_steps)
   report = periodic_actions.ReportProgress(
       num_train_steps=config.num_train_steps, writer=writer, every_steps=config.log_every_steps)
-  guard = PreemptionGuard()
-  pending: List[Tuple[int, Dict[str, jax.Array]]] = []
+  pending: loop.PendingMetrics = []
   window_start, window_steps = time.monotonic(), 0
   logging.info("Training from step %d to %d.", start_step, config.num_train_steps)
-  try:
+  with loop.preemptible(checkpointer, writer) as guard:
     for step in range(start_step + 1, config.num_train_steps + 1):
-      batch = mesh_lib.global_batch(_next_batch(iterator, d_steps), mesh, batch_dim=1)
+      batch = mesh_lib.global_batch(loop.stack_batches(iterator, d_steps), mesh, batch_dim=1)
       state, metrics = train_step(state, batch)
       pending.append((step, metrics))
       window_steps += 1
@@ -180,12 +155,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       stop = guard.should_stop(step)
       last = step == config.num_train_steps
       save = stop or last or checkpointer.due(step)
-      if save or _every(step, config.log_every_steps):
-        pending = [(s, mesh_lib.to_host(m)) for s, m in pending]
-        _check_finite(pending, last_saved)
+      if save or loop.every(step, config.log_every_steps):
+        scalars = loop.summarize(pending, last_saved)
         elapsed = time.monotonic() - window_start
-        scalars = {k: float(np.mean([m[k] for _, m in pending])) for k in pending[-1][1]
-                   if k != "finite"}
         scalars["images_per_sec_per_device"] = (
             window_steps * d_steps * config.batch_size / elapsed / jax.device_count())
         writer.write_scalars(step, scalars)
@@ -194,8 +166,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
         with report.timed("checkpoint"):
           checkpointer.save(step, state, config)
         last_saved = step
-      samples = _every(step, config.sample_every_steps) or last
-      layouts = _every(step, config.layout_every_steps) or last
+      samples = loop.every(step, config.sample_every_steps) or last
+      layouts = loop.every(step, config.layout_every_steps) or last
       if (samples or layouts) and not stop:  # a preempted job has no time for pictures
         with report.timed("pictures"):
           pictures(state, step, samples, layouts)
@@ -205,11 +177,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       if stop:
         logging.warning("Stopping at step %d on SIGTERM after saving a checkpoint.", step)
         break
-  finally:
-    checkpointer.wait()
-    checkpointer.close()
-    guard.close()
-    writer.flush()
   logging.info("Finished at step %d; state fingerprint %r.", int(mesh_lib.to_host(state.step)),
                fingerprint(state))
   return state

@@ -1,0 +1,22 @@
+"""The benchmarks still run and print their tables (tiny maps; no timing is asserted)."""
+
+import re
+
+from benchmarks import attention_cost, normalize_backward
+
+
+def test_attention_cost_table_has_every_row_and_linear_flops():
+  table = attention_cost.run([16, 32], channels=8)
+  for name in ("AN (ours)", "AN, released code's way", "SA-GAN self-attention",
+               "instance norm + 1x1 conv (floor)"):
+    assert len(re.findall(rf"^\| {re.escape(name)} \| (16x16|32x32) \| [0-9.]+ ms \| [0-9.]+ ms",
+                          table, re.M)) == 2, name
+  assert re.search(r"^\| 32x32 \| [0-9.]+x \| [0-9.]+x \| [0-9.]+x", table, re.M)
+  growth = re.search(r"XLA flops ([0-9.]+)x", table)
+  assert growth and 3.5 < float(growth.group(1)) < 4.5  # 4x the positions, ~4x the work
+
+
+def test_normalize_backward_table():
+  table = normalize_backward.run([16], channels=8)
+  assert re.search(r"^\| 16x16 \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+x \|$",
+                   table, re.M)
