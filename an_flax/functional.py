@@ -108,6 +108,17 @@ def _statistics_dtype(values: Array) -> jnp.dtype:
   return jnp.promote_types(values.dtype, jnp.float32)
 
 
+def _vary_alike(*arrays: Array) -> Tuple[Array, ...]:
+  """Inside `shard_map`: every array cast to vary over all the mesh axes any of them
+  varies over. A custom VJP must return each cotangent with its input's type; casting
+  first lets autodiff sum the cotangent of an invariant input (the affine, constants)
+  over those axes, as it would without the custom rule. Outside: the arrays unchanged."""
+  varying = lambda a: jax.typeof(a).mat.varying  # the manual axes `a` varies over
+  axes = frozenset().union(*map(varying, arrays))
+  return tuple(jax.lax.pcast(a, tuple(sorted(axes - varying(a))), to="varying")
+               if axes - varying(a) else a for a in arrays)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
 def _weighted_normalize(v: Array, s: Array, scale: Array, bias: Array, eps: float) -> Array:
   """sum_k S_k (gamma_k (V - mu_k) / sqrt(var_k + eps) + beta_k) on (N, P, C) / (N, P, n).
@@ -209,7 +220,7 @@ def regional_normalize(
     dtype = _statistics_dtype(values)
     scale = jnp.ones((num_entities, c), dtype) if scale is None else scale
     bias = jnp.zeros((num_entities, c), dtype) if bias is None else bias
-    out = _weighted_normalize(v, s, scale, bias, eps)
+    out = _weighted_normalize(*_vary_alike(v, s, scale, bias), eps)
   return out.reshape(n, h, w, c).astype(values.dtype)
 
 
