@@ -144,8 +144,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       num_train_steps=config.num_train_steps, writer=writer, every_steps=config.log_every_steps)
   pending: loop.PendingMetrics = []
   window_start, window_steps = time.monotonic(), 0
-  logging.info("Training from step %d to %d.", start_step, config.num_train_steps)
   with loop.preemptible(checkpointer, writer) as guard:
+    # Logged once SIGTERM is handled: from here on a SIGTERM saves and stops.
+    logging.info("Training from step %d to %d.", start_step, config.num_train_steps)
     for step in range(start_step + 1, config.num_train_steps + 1):
       batch = mesh_lib.global_batch(loop.stack_batches(iterator, d_steps), mesh, batch_dim=1)
       state, metrics = train_step(state, batch)
