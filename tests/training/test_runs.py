@@ -136,8 +136,10 @@ def test_two_processes_agree_and_their_checkpoint_restores_in_one(
   """Two processes of two CPU devices each, over gloo, as two hosts would run, with the
   periodic FID of G_ema (random Inception weights at 75x75: the wiring, not the score)."""
   reference = str(tmp_path / "reference.npz")
-  metrics.save_statistics(reference, metrics.Statistics(np.zeros(2048), np.eye(2048)))
-  fid_flags = {"fid_every_steps": 3, "fid_num_samples": 8, "batch_size": 8,
+  # With a zero reference covariance the matrix under the sqrtm is 0, finite at the first
+  # try: scipy's 2048x2048 sqrtm runs once per FID (about 6 s here), not twice (15 s).
+  metrics.save_statistics(reference, metrics.Statistics(np.zeros(2048), np.zeros((2048, 2048))))
+  fid_flags = {"fid_every_steps": 4, "fid_num_samples": 8, "batch_size": 8,
                "is_splits": 2, "inception_size": 75, "inception_weights": inception_weights,
                "reference_stats": reference}
   workdir = tmp_path / "run"
@@ -159,9 +161,10 @@ def test_two_processes_agree_and_their_checkpoint_restores_in_one(
   assert int(state.step) == 4
   assert fingerprint(state) == prints[0]
 
-  # Every 3 steps and at the last step; both processes score the same samples.
+  # Both processes score the same samples (one FID each: 2048x2048 sqrtms are slow here;
+  # the schedule is tested in test_step.py).
   fids = [_logged_fids(log) for log in logs]
-  assert sorted(fids[0]) == [3, 4] and fids[1] == fids[0], logs[0][-3000:]
+  assert sorted(fids[0]) == [4] and fids[1] == fids[0], logs[0][-3000:]
   # The FID of the final state, recomputed here on 8 devices in one process (the last
   # digit of the log line is the tolerance; sharding may flip a rare uint8 rounding).
   config.eval.update(fid_flags)
