@@ -137,7 +137,7 @@ def test_two_processes_agree_and_their_checkpoint_restores_in_one(
   periodic FID of G_ema (random Inception weights at 75x75: the wiring, not the score)."""
   reference = str(tmp_path / "reference.npz")
   # With a zero reference covariance the matrix under the sqrtm is 0, finite at the first
-  # try: scipy's 2048x2048 sqrtm runs once per FID (about 6 s here), not twice (15 s).
+  # try: scipy's slow 2048x2048 sqrtm runs once per FID, not twice (singular retry).
   metrics.save_statistics(reference, metrics.Statistics(np.zeros(2048), np.zeros((2048, 2048))))
   fid_flags = {"fid_every_steps": 4, "fid_num_samples": 8, "batch_size": 8,
                "is_splits": 2, "inception_size": 75, "inception_weights": inception_weights,
