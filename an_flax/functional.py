@@ -248,32 +248,23 @@ def sample_positions(
   return positions
 
 
-def self_sampling_activations(queries: Array, keys: Array, positions: Array) -> Array:
-  """F[p, i] = q(X)_p . k(X)_{position i}: sampled keys as input-dependent entities.
+def sampled_keys(x: Array, key_params: Mapping[str, Array], positions: Array,
+                 key_pool: int) -> Array:
+  """k(X) max-pooled over key_pool x key_pool windows, at the sampled windows: (N, n, c').
 
-  Args:
-    queries: (N, H, W, c').
-    keys: (N, h, w, c'), possibly pooled.
-    positions: (N, n) flat indices into h * w.
+  Equal to `max_pool(conv1x1(x, key_params), key_pool)` gathered at `positions`
+  (flat indices into the pooled map), but the key projection runs on the
+  n * key_pool^2 pixels of the sampled windows instead of all H * W.
   """
-  n, _, _, c = keys.shape
-  sampled = jnp.take_along_axis(keys.reshape(n, -1, c), positions[..., None], axis=1)
-  return jnp.einsum("nhwc,nkc->nhwk", queries, sampled, preferred_element_type=jnp.float32)
-
-
-def max_pool(x: Array, window: int) -> Array:
-  """Non-overlapping window x window max-pool of an NHWC map (window 1: identity).
-
-  Trailing rows and columns that do not fill a window are dropped ('VALID').
-  A max over reshaped windows, not `lax.reduce_window`: its gradient is an
-  elementwise mask instead of a select-and-scatter, which XLA:CPU runs slowly.
-  """
-  if window <= 1:
-    return x
-  n, h, w, c = x.shape
-  rows, cols = h // window, w // window
-  windows = x[:, :rows * window, :cols * window].reshape(n, rows, window, cols, window, c)
-  return jnp.max(windows, axis=(2, 4))
+  batch, _, width, channels = x.shape
+  pooled_width = width // key_pool
+  offsets = jnp.arange(key_pool)
+  rows = (positions // pooled_width)[..., None, None] * key_pool + offsets[:, None]
+  cols = (positions % pooled_width)[..., None, None] * key_pool + offsets
+  pixels = (rows * width + cols).reshape(batch, -1)  # (N, n * key_pool^2)
+  window_pixels = jnp.take_along_axis(x.reshape(batch, -1, channels), pixels[..., None], axis=1)
+  keys = conv1x1(window_pixels, key_params)
+  return jnp.max(keys.reshape(batch, positions.shape[1], key_pool * key_pool, -1), axis=2)
 
 
 def semantic_layout(
@@ -291,15 +282,24 @@ def semantic_layout(
   (training); without it the layout is deterministic, as the authors evaluate.
   Returns S, (N, H, W, n), float32.
   """
-  logits = conv1x1(x, params["entity"]).astype(jnp.float32)
+  batch, height, width, channels = x.shape
+  kernels = params["entity"]["kernel"].reshape(1, channels, -1).astype(jnp.float32)
+  offsets = jnp.zeros((1, kernels.shape[-1]), jnp.float32)
   if rng is not None:
-    queries = conv1x1(x, params["query"])
-    keys = max_pool(conv1x1(x, params["key"]), key_pool)
-    positions = sample_positions(
-        rng, x.shape[0], keys.shape[1] * keys.shape[2], logits.shape[-1], sampling)
+    num_pooled = (height // key_pool) * (width // key_pool)
+    positions = sample_positions(rng, batch, num_pooled, kernels.shape[-1], sampling)
+    keys = sampled_keys(x, params["key"], positions, key_pool).astype(jnp.float32)
     alpha = jnp.clip(params["alpha"].astype(jnp.float32), 0.0, 1.0)
-    logits = logits + alpha * self_sampling_activations(queries, keys, positions)
-  return jax.nn.softmax(logits / kappa, axis=-1)
+    # F_pi = q(X)_p . k_i = X_p . (W_q k_i) + b_q . k_i: the query projection
+    # folds into a per-example entity kernel, and the layout is one product.
+    query_kernel = params["query"]["kernel"].reshape(channels, -1).astype(jnp.float32)
+    query_bias = params["query"]["bias"].astype(jnp.float32)
+    kernels = kernels + alpha * jnp.einsum("cd,nkd->nck", query_kernel, keys)
+    offsets = alpha * jnp.einsum("d,nkd->nk", query_bias, keys)
+  kernels = jnp.broadcast_to(kernels, (batch, *kernels.shape[1:]))
+  logits = jnp.einsum("nhwc,nck->nhwk", x, kernels.astype(x.dtype),
+                      preferred_element_type=jnp.float32)
+  return jax.nn.softmax((logits + offsets[:, None, None, :]) / kappa, axis=-1)
 
 
 def attentive_normalize(
@@ -313,13 +313,22 @@ def attentive_normalize(
     sampling: Sampling = "per_example",
     released_statistics: bool = False,
 ) -> Tuple[Array, Array]:
-  """Y = X + rho * RN(V(X), S(X)). Returns (Y in x's dtype, layout S)."""
+  """Y = X + rho * RN(V(X), S(X)). Returns (Y in x's dtype, layout S).
+
+  rho multiplies the per-region affine (rho gamma_k, rho beta_k) instead of the
+  output: the same Y, and rho's gradient then comes from the (n x C) affine
+  gradients instead of a reduction over every pixel.
+  """
   layout = semantic_layout(x, params, kappa=kappa, rng=rng, key_pool=key_pool, sampling=sampling)
+  num_entities, channels = layout.shape[-1], x.shape[-1]
+  rho = params["rho"].astype(jnp.float32)
+  scale = params.get("scale", jnp.ones((num_entities, channels), jnp.float32))
+  bias = params.get("bias", jnp.zeros((num_entities, channels), jnp.float32))
   normalized = regional_normalize(
       conv1x1(x, params["value"]), layout, eps,
-      scale=params.get("scale"), bias=params.get("bias"),
+      scale=rho * scale.astype(jnp.float32), bias=rho * bias.astype(jnp.float32),
       released_statistics=released_statistics)
-  return x + params["rho"].astype(x.dtype) * normalized, layout
+  return x + normalized, layout
 
 
 def orthogonal_penalty(entity_kernel: Array, form: PenaltyForm = "frobenius") -> Array:

@@ -235,6 +235,23 @@ def test_sample_positions():
     functional.sample_positions(rng, 2, 8, 16)
 
 
+@pytest.mark.parametrize("key_pool", [1, 2, 3])
+def test_sampled_keys_equal_pooled_keys_at_the_positions(key_pool):
+  """Keys projected at the sampled windows only equal the whole pooled key map
+  gathered there, for every window of a map the windows do not tile."""
+  rng = np.random.default_rng()
+  x = rng.standard_normal((2, 7, 11, 6))
+  params = {"kernel": rng.standard_normal((1, 1, 6, 3)), "bias": rng.standard_normal(3)}
+  num_pooled = (7 // key_pool) * (11 // key_pool)
+  positions = np.stack([rng.permutation(num_pooled) for _ in range(2)])  # every window
+  pooled = an_reference.max_pool(an_reference.conv1x1(x, params), key_pool).reshape(2, num_pooled, 3)
+  expected = np.take_along_axis(pooled, positions[..., None], axis=1)
+  got = functional.sampled_keys(jnp.asarray(x, jnp.float32),
+                                jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params),
+                                jnp.asarray(positions), key_pool)
+  np.testing.assert_allclose(np.asarray(got), expected, **TOL)
+
+
 @pytest.mark.parametrize("form", ["frobenius", "released"])
 def test_orthogonal_penalty(form):
   kernel = np.random.default_rng().standard_normal((1, 1, 12, 5))

@@ -6,8 +6,19 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from an_flax import functional
 from an_flax.layers.spectral import SNConv
+
+
+def max_pool(x: jnp.ndarray, window: int) -> jnp.ndarray:
+  """Non-overlapping window x window max-pool of an NHWC map ('VALID').
+
+  A max over reshaped windows, not `lax.reduce_window`: its gradient is an
+  elementwise mask instead of a select-and-scatter, which XLA:CPU runs slowly.
+  """
+  n, h, w, c = x.shape
+  rows, cols = h // window, w // window
+  windows = x[:, :rows * window, :cols * window].reshape(n, rows, window, cols, window, c)
+  return jnp.max(windows, axis=(2, 4))
 
 
 class SelfAttention(nn.Module):
@@ -31,7 +42,7 @@ class SelfAttention(nn.Module):
     conv = lambda features, name: SNConv(
         features, (1, 1), use_bias=False, spectral=self.spectral,
         dtype=self.dtype, param_dtype=self.param_dtype, name=name)
-    pool = lambda t: functional.max_pool(t, 2)
+    pool = lambda t: max_pool(t, 2)
     query = conv(c // 8, "query")(x, train).reshape(n, h * w, c // 8)
     key = pool(conv(c // 8, "key")(x, train)).reshape(n, -1, c // 8)
     value = pool(conv(c // 2, "value")(x, train)).reshape(n, -1, c // 2)
