@@ -5,20 +5,21 @@ Reproduces the authors' timing table (batch 1, C = 32, square feature maps of
 AN computed the released code's way (materialising (N, H, W, C, n)), SA-GAN
 self-attention, and instance norm + 1x1 conv as the floor. Every row runs in
 training mode (AN's self-sampling on). Times are medians of repeated runs
-after compilation; memory is the compiled executable's memory analysis, and a
-configuration that would not fit in the device's memory is reported as
-"OOM (needs X GiB)" without being run.
+after compilation, the rows of one size taking turns (so their ratios come from
+one measurement), with large host blocks on huge pages unless --system-allocator
+(see `timing.rerun_with_huge_page_malloc`); memory is the compiled
+executable's memory analysis, and a configuration that would not fit in the
+device's memory is reported as "OOM (needs X GiB)" without being run.
 
   python -m benchmarks.attention_cost [--sizes 128 256 512 1024] [--channels 32]
+      [--system-allocator]
 
 Prints a markdown table and the ratios, and writes both to benchmarks/results/.
 """
 
 import argparse
 import os
-import statistics
-import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import flax.linen as nn
 import jax
@@ -26,6 +27,7 @@ import jax.numpy as jnp
 
 from an_flax import functional
 from an_flax.layers import AttentiveNorm, SelfAttention
+from benchmarks import timing
 
 GIB = 1024 ** 3
 NUM_ENTITIES = 16
@@ -104,16 +106,6 @@ def _needed_bytes(compiled) -> Tuple[int, int]:
   return total - analysis.alias_size_in_bytes, temp
 
 
-def median_seconds(compiled, args, min_runs: int = 3, budget_s: float = 2.0) -> float:
-  jax.block_until_ready(compiled(*args))  # warm-up
-  times: List[float] = []
-  while len(times) < min_runs or (sum(times) < budget_s and len(times) < 50):
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(*args))
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
-
-
 def _flops(compiled) -> float:
   """XLA's operation count of the executable: the machine-independent cost."""
   analysis = compiled.cost_analysis()
@@ -121,14 +113,12 @@ def _flops(compiled) -> float:
   return float(analysis.get("flops", float("nan")))
 
 
-def measure(fn: Callable, args, capacity: int, floor_bytes: int) -> Dict[str, Optional[float]]:
+def compile_and_size(fn: Callable, args, floor_bytes: int) -> Dict:
+  """The compiled call, the bytes it needs (at least `floor_bytes`), its temporaries and flops."""
   compiled = jax.jit(fn).lower(*args).compile()
   needed, temp = _needed_bytes(compiled)
-  needed = max(needed, floor_bytes)
-  result = {"ms": None, "needed": needed, "temp": temp, "flops": _flops(compiled)}
-  if needed <= 0.9 * capacity:
-    result["ms"] = 1e3 * median_seconds(compiled, args)
-  return result
+  return {"call": (compiled, args), "needed": max(needed, floor_bytes), "temp": temp,
+          "flops": _flops(compiled), "ms": None}
 
 
 def _cell(result: Dict) -> str:
@@ -137,23 +127,33 @@ def _cell(result: Dict) -> str:
   return f"{result['ms']:.2f} ms"
 
 
-def run(sizes: List[int], channels: int) -> str:
+def run(sizes: List[int], channels: int, allocator: str = "the C library's default") -> str:
   capacity = _device_memory_bytes()
   device = jax.devices()[0]
   device_name = f"{device.platform}: {device.device_kind}"
   rows, results = [], {}
-  for name, (init, apply) in _modules(channels).items():
-    for size in sizes:
+  modules = _modules(channels)
+  for size in sizes:
+    for name, (init, apply) in modules.items():
       rng = jax.random.PRNGKey(size)
       x = jax.random.normal(rng, (1, size, size, channels))
       params = init(rng, x)
       floor_bytes = _largest_tensor_bytes(name, size, channels)
-      forward = measure(apply, (params, x, rng), capacity, floor_bytes)
-      backward = measure(_forward_backward(apply), (params, x, rng, x), capacity, 2 * floor_bytes)
-      results[name, size] = (forward, backward)
+      results[name, size] = (compile_and_size(apply, (params, x, rng), floor_bytes),
+                             compile_and_size(_forward_backward(apply), (params, x, rng, x),
+                                              2 * floor_bytes))
+    # Every row of this size in turns, so that their ratios come from one measurement.
+    runnable = {(name, column): result["call"]
+                for name in modules for column, result in enumerate(results[name, size])
+                if result["needed"] <= 0.9 * capacity}
+    for (name, column), seconds in timing.interleaved_medians(runnable).items():
+      results[name, size][column]["ms"] = 1e3 * seconds
+    for name in modules:
+      forward, backward = results[name, size]
       rows.append(f"| {name} | {size}x{size} | {_cell(forward)} | {_cell(backward)} | "
                   f"{forward['temp'] / 2**20:.1f} | {backward['needed'] / 2**20:.1f} |")
       print(rows[-1], flush=True)
+  rows.sort(key=lambda row: list(modules).index(row.split(" | ")[0][2:]))
 
   def ratio(numerator: str, denominator: str, size: int, column: int) -> str:
     top, bottom = results[numerator, size][column]["ms"], results[denominator, size][column]["ms"]
@@ -175,7 +175,8 @@ def run(sizes: List[int], channels: int) -> str:
   input_mib = 4 * channels / 2**20
   lines = [
       f"Device: {device_name} ({jax.device_count()} device(s), {capacity / GIB:.0f} GiB), "
-      f"jax {jax.__version__}. Batch 1, C = {channels}, n = {NUM_ENTITIES}, training mode.",
+      f"jax {jax.__version__}. Batch 1, C = {channels}, n = {NUM_ENTITIES}, training mode. "
+      f"Host allocator: {allocator}.",
       "",
       "| module | feature map | forward | forward+backward | forward temp MiB (XLA) | fwd+bwd total MiB (XLA) |",
       "|---|---|---|---|---|---|",
@@ -200,16 +201,21 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512, 1024])
   parser.add_argument("--channels", type=int, default=32)
+  parser.add_argument("--system-allocator", action="store_true",
+                      help="leave malloc as it is (see timing.rerun_with_huge_page_malloc)")
   parser.add_argument("--output", default=None, help="markdown file (default: benchmarks/results/)")
   args = parser.parse_args()
-  table = run(args.sizes, args.channels)
+  if not args.system_allocator:
+    timing.rerun_with_huge_page_malloc()
+  table = run(args.sizes, args.channels, timing.allocator_description())
   print("\n" + table)
-  platform_name = jax.devices()[0].platform
+  suffix = "_system_allocator" if args.system_allocator else ""
   output = args.output or os.path.join(os.path.dirname(__file__), "results",
-                                       f"attention_cost_{platform_name}.md")
+                                       f"attention_cost_{jax.devices()[0].platform}{suffix}.md")
   with open(output, "w") as f:
     f.write("# Attention cost\n\nCommand: `python -m benchmarks.attention_cost "
-            f"--sizes {' '.join(map(str, args.sizes))} --channels {args.channels}`\n\n{table}\n")
+            f"--sizes {' '.join(map(str, args.sizes))} --channels {args.channels}"
+            f"{' --system-allocator' if args.system_allocator else ''}`\n\n{table}\n")
   print(f"\nwritten to {output}")
 
 

@@ -2,7 +2,8 @@
 
 Times the forward, and forward+backward with the hand-written VJP and with JAX's
 reverse-mode autodiff of the same forward computation, for batch 1, C = 32, n = 16
-on square maps (medians after compilation, in one run).
+on square maps (medians after compilation, the three taking turns, with large host
+blocks on huge pages: see `timing.rerun_with_huge_page_malloc`).
 
   python -m benchmarks.normalize_backward [--sizes 128 256 512 1024]
 
@@ -17,7 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from an_flax import functional
-from benchmarks.attention_cost import NUM_ENTITIES, median_seconds
+from benchmarks import timing
+from benchmarks.attention_cost import NUM_ENTITIES
 
 
 def _autodiff_normalize(values: jax.Array, layout: jax.Array) -> jax.Array:
@@ -27,10 +29,6 @@ def _autodiff_normalize(values: jax.Array, layout: jax.Array) -> jax.Array:
   out, _ = functional._weighted_normalize_fwd(  # pylint: disable=protected-access
       values.reshape(n, h * w, c), layout.reshape(n, h * w, NUM_ENTITIES), *identity, 1e-5)
   return out.reshape(values.shape)
-
-
-def _milliseconds(fn: Callable, *args) -> float:
-  return 1e3 * median_seconds(jax.jit(fn).lower(*args).compile(), args)
 
 
 def _gradient(normalize: Callable, cotangent: jax.Array) -> Callable:
@@ -45,15 +43,19 @@ def run(sizes: list[int], channels: int) -> str:
     values = jax.random.normal(keys[0], (1, size, size, channels))
     layout = jax.nn.softmax(jax.random.normal(keys[1], (1, size, size, NUM_ENTITIES)), -1)
     cotangent = jax.random.normal(keys[2], values.shape)
-    forward = _milliseconds(functional.regional_normalize, values, layout)
-    custom = _milliseconds(_gradient(functional.regional_normalize, cotangent), values, layout)
-    autodiff = _milliseconds(_gradient(_autodiff_normalize, cotangent), values, layout)
+    calls = {"forward": functional.regional_normalize,
+             "custom": _gradient(functional.regional_normalize, cotangent),
+             "autodiff": _gradient(_autodiff_normalize, cotangent)}
+    seconds = timing.interleaved_medians({
+        name: (jax.jit(fn).lower(values, layout).compile(), (values, layout))
+        for name, fn in calls.items()})
+    forward, custom, autodiff = (1e3 * seconds[name] for name in calls)
     rows.append(f"| {size}x{size} | {forward:.2f} ms | {custom:.2f} ms | {autodiff:.2f} ms | "
                 f"{autodiff / custom:.2f}x |")
     print(rows[-1], flush=True)
   return "\n".join([
       f"Device: {device.platform}: {device.device_kind}, jax {jax.__version__}. "
-      f"Batch 1, C = {channels}, n = {NUM_ENTITIES}.",
+      f"Batch 1, C = {channels}, n = {NUM_ENTITIES}. Host allocator: {timing.allocator_description()}.",
       "",
       "| feature map | forward | fwd+bwd, hand-written VJP | fwd+bwd, autodiff | autodiff / VJP |",
       "|---|---|---|---|---|",
@@ -65,6 +67,7 @@ def main() -> None:
   parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512, 1024])
   parser.add_argument("--channels", type=int, default=32)
   args = parser.parse_args()
+  timing.rerun_with_huge_page_malloc()
   table = run(args.sizes, args.channels)
   print("\n" + table)
   output = os.path.join(os.path.dirname(__file__), "results",
