@@ -6,7 +6,7 @@ AN computed the released code's way (materialising (N, H, W, C, n)), SA-GAN
 self-attention, and instance norm + 1x1 conv as the floor. Every row runs in
 training mode (AN's self-sampling on). Times are medians of repeated runs
 after compilation, the rows of one size taking turns (so their ratios come from
-one measurement), with large host blocks on huge pages unless --system-allocator
+one measurement) and the calls that need gigabytes timed last, with large host blocks on huge pages unless --system-allocator
 (see `timing.rerun_with_huge_page_malloc`); memory is the compiled
 executable's memory analysis, and a configuration that would not fit in the
 device's memory is reported as "OOM (needs X GiB)" without being run.
@@ -30,6 +30,7 @@ from an_flax.layers import AttentiveNorm, SelfAttention
 from benchmarks import timing
 
 GIB = 1024 ** 3
+LARGE_BYTES = GIB  # calls needing more are timed after all the others
 NUM_ENTITIES = 16
 
 
@@ -121,6 +122,11 @@ def compile_and_size(fn: Callable, args, floor_bytes: int) -> Dict:
           "flops": _flops(compiled), "ms": None}
 
 
+def _record(results: Dict, seconds: Dict) -> None:
+  for (name, size, column), value in seconds.items():
+    results[name, size][column]["ms"] = 1e3 * value
+
+
 def _cell(result: Dict) -> str:
   if result["ms"] is None:
     return f"OOM (needs {result['needed'] / GIB:.1f} GiB)"
@@ -131,7 +137,7 @@ def run(sizes: List[int], channels: int, allocator: str = "the C library's defau
   capacity = _device_memory_bytes()
   device = jax.devices()[0]
   device_name = f"{device.platform}: {device.device_kind}"
-  rows, results = [], {}
+  results, large = {}, {}
   modules = _modules(channels)
   for size in sizes:
     for name, (init, apply) in modules.items():
@@ -142,18 +148,22 @@ def run(sizes: List[int], channels: int, allocator: str = "the C library's defau
       results[name, size] = (compile_and_size(apply, (params, x, rng), floor_bytes),
                              compile_and_size(_forward_backward(apply), (params, x, rng, x),
                                               2 * floor_bytes))
-    # Every row of this size in turns, so that their ratios come from one measurement.
-    runnable = {(name, column): result["call"]
-                for name in modules for column, result in enumerate(results[name, size])
-                if result["needed"] <= 0.9 * capacity}
-    for (name, column), seconds in timing.interleaved_medians(runnable).items():
-      results[name, size][column]["ms"] = 1e3 * seconds
+    # The rows of one size take turns, so that their ratios come from one measurement.
+    small = {}
     for name in modules:
-      forward, backward = results[name, size]
-      rows.append(f"| {name} | {size}x{size} | {_cell(forward)} | {_cell(backward)} | "
-                  f"{forward['temp'] / 2**20:.1f} | {backward['needed'] / 2**20:.1f} |")
-      print(rows[-1], flush=True)
-  rows.sort(key=lambda row: list(modules).index(row.split(" | ")[0][2:]))
+      for column, result in enumerate(results[name, size]):
+        if result["needed"] <= LARGE_BYTES:
+          small[name, size, column] = result["call"]
+        elif result["needed"] <= 0.9 * capacity:
+          large[name, size, column] = result["call"]
+    _record(results, timing.interleaved_medians(small))
+  # Calls that take gigabytes run last: the kernel reclaiming and compacting the
+  # memory they return slows whatever runs after them for a while.
+  _record(results, timing.interleaved_medians(large))
+  rows = [f"| {name} | {size}x{size} | {_cell(results[name, size][0])} | "
+          f"{_cell(results[name, size][1])} | {results[name, size][0]['temp'] / 2**20:.1f} | "
+          f"{results[name, size][1]['needed'] / 2**20:.1f} |"
+          for name in modules for size in sizes]
 
   def ratio(numerator: str, denominator: str, size: int, column: int) -> str:
     top, bottom = results[numerator, size][column]["ms"], results[denominator, size][column]["ms"]
