@@ -127,7 +127,10 @@ def test_sows_layout_and_frobenius_penalty():
 def test_gradients_are_finite_and_reach_every_parameter():
   module = AttentiveNorm(num_entities=4, affine=True)
   x = _input()
-  variables = _init(module, x, alpha=np.full(4, 0.3))
+  # alpha differs between entities: with equal alphas the key bias adds the same
+  # alpha q_p . b_k to every entity's logit at pixel p, which the softmax cancels,
+  # so its gradient is exactly zero.
+  variables = _init(module, x, alpha=np.array([0.2, 0.4, 0.6, 0.8]))
   target = _input()
 
   def loss(params):
