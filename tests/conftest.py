@@ -1,11 +1,20 @@
 """Test-wide setup: eight virtual CPU devices, so sharding is exercised everywhere."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 # Must run before jax is imported anywhere in the test session.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# A persistent XLA cache for the session (programs that take over a second to
+# compile): the tests that rebuild the same programs, such as a training run and
+# its resumption in one process, compile each of them once.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="an_flax_xla_cache_")
+  atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 import numpy as np  # noqa: E402  (after the environment is set)
