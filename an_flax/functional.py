@@ -124,7 +124,7 @@ def _weighted_normalize(v: Array, s: Array, scale: Array, bias: Array, eps: floa
   """sum_k S_k (gamma_k (V - mu_k) / sqrt(var_k + eps) + beta_k) on (N, P, C) / (N, P, n).
 
   The backward pass is written by hand (`_weighted_normalize_bwd`), as no library
-  provides it: closed-form gradients in a few (P x C) products, 1.5x to 3x faster
+  provides it: closed-form gradients in a few (P x C) products, about 2x faster
   than JAX's autodiff of this forward on CPU (`python -m benchmarks.normalize_backward`),
   and never an (N, P, C, n) tensor.
   """

@@ -20,9 +20,9 @@ def rerun_with_huge_page_malloc() -> None:
 
   XLA:CPU allocates an executable's temporaries at every call, and glibc serves
   each large block from a fresh mmap, so every call page-faults its temporaries
-  in again 4 KiB at a time: on the shared VMs these benchmarks ran on, about
-  0.5 ms per MiB, a cost of the kernel rather than of the computation, and the
-  largest for the programs with the most temporaries. glibc's `hugetlb` tunable
+  in again 4 KiB at a time: a cost of the kernel rather than of the computation,
+  the largest for the programs with the most temporaries (compare
+  benchmarks/results/attention_cost_cpu*.md). glibc's `hugetlb` tunable
   (glibc >= 2.35; it is read at start-up, hence the re-execution) maps them in
   2 MiB pages instead. Returns at once if it is already set; elsewhere than
   Linux, or on a glibc without the tunable, the rerun changes nothing.
@@ -36,9 +36,20 @@ def rerun_with_huge_page_malloc() -> None:
   os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
 
 
+def transparent_huge_pages() -> str:
+  """The kernel's transparent huge page mode: "always", "madvise", "never" or "unknown"."""
+  try:
+    with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+      modes = f.read()
+  except OSError:
+    return "unknown"
+  return modes[modes.index("[") + 1:modes.index("]")] if "[" in modes else "unknown"
+
+
 def allocator_description() -> str:
   if huge_page_malloc_active():
-    return f"GLIBC_TUNABLES={HUGE_PAGE_TUNABLE} (large blocks on huge pages)"
+    return (f"GLIBC_TUNABLES={HUGE_PAGE_TUNABLE} (large blocks on huge pages; the kernel's "
+            f"transparent huge pages: {transparent_huge_pages()})")
   return "the C library's default"
 
 

@@ -52,15 +52,7 @@ _FAULTS_PER_CALL = textwrap.dedent("""
 """)
 
 
-def _transparent_huge_pages() -> str:
-  try:
-    with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
-      return f.read()
-  except OSError:
-    return "[never]"
-
-
-@pytest.mark.skipif("[never]" in _transparent_huge_pages(),
+@pytest.mark.skipif(timing.transparent_huge_pages() in ("never", "unknown"),
                     reason="this kernel has transparent huge pages off")
 def test_huge_page_malloc_stops_page_faulting_temporaries_in_4k_pages():
   """Page faults per call, as a fraction of the temporaries' 4 KiB pages, without and with."""
