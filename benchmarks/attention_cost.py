@@ -17,7 +17,6 @@ device's memory is reported as "OOM (needs X GiB)" without being run.
 Prints a markdown table and the ratios, and writes both to benchmarks/results/.
 """
 
-import argparse
 import os
 from typing import Callable, Dict, List, Tuple
 
@@ -27,7 +26,7 @@ import jax.numpy as jnp
 
 from an_flax import functional
 from an_flax.layers import AttentiveNorm, SelfAttention
-from benchmarks import timing
+from benchmarks import report, timing
 
 GIB = 1024 ** 3
 LARGE_BYTES = GIB  # calls needing more are timed after all the others
@@ -114,7 +113,7 @@ def _flops(compiled) -> float:
   return float(analysis.get("flops", float("nan")))
 
 
-def compile_and_size(fn: Callable, args, floor_bytes: int) -> Dict:
+def _compile_and_size(fn: Callable, args, floor_bytes: int) -> Dict:
   """The compiled call, the bytes it needs (at least `floor_bytes`), its temporaries and flops."""
   compiled = jax.jit(fn).lower(*args).compile()
   needed, temp = _needed_bytes(compiled)
@@ -145,8 +144,8 @@ def run(sizes: List[int], channels: int, allocator: str = "the C library's defau
       x = jax.random.normal(rng, (1, size, size, channels))
       params = init(rng, x)
       floor_bytes = _largest_tensor_bytes(name, size, channels)
-      results[name, size] = (compile_and_size(apply, (params, x, rng), floor_bytes),
-                             compile_and_size(_forward_backward(apply), (params, x, rng, x),
+      results[name, size] = (_compile_and_size(apply, (params, x, rng), floor_bytes),
+                             _compile_and_size(_forward_backward(apply), (params, x, rng, x),
                                               2 * floor_bytes))
     # The rows of one size take turns, so that their ratios come from one measurement.
     small = {}
@@ -208,9 +207,7 @@ def run(sizes: List[int], channels: int, allocator: str = "the C library's defau
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512, 1024])
-  parser.add_argument("--channels", type=int, default=32)
+  parser = report.feature_map_parser(__doc__.split("\n\n")[0])
   parser.add_argument("--system-allocator", action="store_true",
                       help="leave malloc as it is (see timing.rerun_with_huge_page_malloc)")
   parser.add_argument("--output", default=None, help="markdown file (default: benchmarks/results/)")
@@ -218,15 +215,12 @@ def main() -> None:
   if not args.system_allocator:
     timing.rerun_with_huge_page_malloc()
   table = run(args.sizes, args.channels, timing.allocator_description())
-  print("\n" + table)
   suffix = "_system_allocator" if args.system_allocator else ""
-  output = args.output or os.path.join(os.path.dirname(__file__), "results",
-                                       f"attention_cost_{jax.devices()[0].platform}{suffix}.md")
-  with open(output, "w") as f:
-    f.write("# Attention cost\n\nCommand: `python -m benchmarks.attention_cost "
-            f"--sizes {' '.join(map(str, args.sizes))} --channels {args.channels}"
-            f"{' --system-allocator' if args.system_allocator else ''}`\n\n{table}\n")
-  print(f"\nwritten to {output}")
+  output = args.output or os.path.join(
+      report.RESULTS_DIR, f"attention_cost_{jax.devices()[0].platform}{suffix}.md")
+  command = (f"python -m benchmarks.attention_cost --sizes {' '.join(map(str, args.sizes))} "
+             f"--channels {args.channels}{' --system-allocator' if args.system_allocator else ''}")
+  report.write(output, "Attention cost", command, table)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ blocks on huge pages: see `timing.rerun_with_huge_page_malloc`).
 Prints a markdown table and writes it to benchmarks/results/normalize_backward_<platform>.md.
 """
 
-import argparse
 import os
 from typing import Callable
 
@@ -18,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from an_flax import functional
-from benchmarks import timing
+from benchmarks import report, timing
 from benchmarks.attention_cost import NUM_ENTITIES
 
 
@@ -63,20 +62,13 @@ def run(sizes: list[int], channels: int) -> str:
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512, 1024])
-  parser.add_argument("--channels", type=int, default=32)
-  args = parser.parse_args()
+  args = report.feature_map_parser(__doc__.split("\n\n")[0]).parse_args()
   timing.rerun_with_huge_page_malloc()
   table = run(args.sizes, args.channels)
-  print("\n" + table)
-  output = os.path.join(os.path.dirname(__file__), "results",
-                        f"normalize_backward_{jax.devices()[0].platform}.md")
-  with open(output, "w") as f:
-    f.write("# regional_normalize: hand-written VJP against autodiff\n\nCommand: "
-            f"`python -m benchmarks.normalize_backward --sizes {' '.join(map(str, args.sizes))}"
-            f" --channels {args.channels}`\n\n{table}\n")
-  print(f"\nwritten to {output}")
+  output = os.path.join(report.RESULTS_DIR, f"normalize_backward_{jax.devices()[0].platform}.md")
+  command = (f"python -m benchmarks.normalize_backward --sizes {' '.join(map(str, args.sizes))} "
+             f"--channels {args.channels}")
+  report.write(output, "regional_normalize: hand-written VJP against autodiff", command, table)
 
 
 if __name__ == "__main__":
