@@ -14,7 +14,9 @@ device's memory is reported as "OOM (needs X GiB)" without being run.
   python -m benchmarks.attention_cost [--sizes 128 256 512 1024] [--channels 32]
       [--system-allocator]
 
-Prints a markdown table and the ratios, and writes both to benchmarks/results/.
+Prints a markdown table and the ratios (with XLA's operation count of AN against
+the floor's, the work the floor target allows for), and writes both to
+benchmarks/results/.
 """
 
 import os
@@ -31,6 +33,7 @@ from benchmarks import report, timing
 GIB = 1024 ** 3
 LARGE_BYTES = GIB  # calls needing more are timed after all the others
 NUM_ENTITIES = 16
+FLOOR = "instance norm + 1x1 conv (floor)"
 
 
 def released_attentive_norm(params: Dict, x: jax.Array, rng: jax.Array) -> jax.Array:
@@ -80,7 +83,7 @@ def _modules(channels: int) -> Dict[str, Tuple[Callable, Callable]]:
       "AN (ours)": (an_params, lambda p, x, r: an.apply(p, x, train=True, rngs={"sampling": r})),
       "AN, released code's way": (an_params, lambda p, x, r: released_attentive_norm(p["params"], x, r)),
       "SA-GAN self-attention": (sa.init, lambda p, x, r: sa.apply(p, x)),
-      "instance norm + 1x1 conv (floor)": (floor.init, lambda p, x, r: floor.apply(p, x)),
+      FLOOR: (floor.init, lambda p, x, r: floor.apply(p, x)),
   }
 
 
@@ -173,14 +176,18 @@ def run(sizes: List[int], channels: int, allocator: str = "the C library's defau
     return ", ".join("n/a" if a is None or b is None else f"{b / a:.1f}x"
                      for a, b in zip(values, values[1:]))
 
+  def work_ratio(size: int, column: int) -> str:
+    an, floor = results["AN (ours)", size][column], results[FLOOR, size][column]
+    return f"{an['flops'] / floor['flops']:.1f}x"
+
   ratio_rows = []
   for size in sizes:
     ratio_rows.append(
         f"| {size}x{size} | " + " | ".join(
             ratio(a, b, size, col) for a, b in (("SA-GAN self-attention", "AN (ours)"),
                                                 ("AN, released code's way", "AN (ours)"),
-                                                ("AN (ours)", "instance norm + 1x1 conv (floor)"))
-            for col in (0, 1)) + " |")
+                                                ("AN (ours)", FLOOR))
+            for col in (0, 1)) + f" | {work_ratio(size, 0)} | {work_ratio(size, 1)} |")
   input_mib = 4 * channels / 2**20
   lines = [
       f"Device: {device_name} ({jax.device_count()} device(s), {capacity / GIB:.0f} GiB), "
@@ -191,13 +198,14 @@ def run(sizes: List[int], channels: int, allocator: str = "the C library's defau
       "|---|---|---|---|---|---|",
       *rows,
       "",
-      "| feature map | SA/AN fwd | SA/AN fwd+bwd | naive/AN fwd | naive/AN fwd+bwd | AN/floor fwd | AN/floor fwd+bwd |",
-      "|---|---|---|---|---|---|---|",
+      "| feature map | SA/AN fwd | SA/AN fwd+bwd | naive/AN fwd | naive/AN fwd+bwd | "
+      "AN/floor fwd | AN/floor fwd+bwd | AN/floor XLA flops fwd | AN/floor XLA flops fwd+bwd |",
+      "|---|---|---|---|---|---|---|---|---|",
       *ratio_rows,
       "",
       *([f"AN fwd+bwd growth per 4x more positions ({' -> '.join(map(str, sizes))}): "
          f"XLA flops {growth('flops')}, time {growth('ms')} "
-         f"(floor: time {growth('ms', 'instance norm + 1x1 conv (floor)')}).", ""]
+         f"(floor: time {growth('ms', FLOOR)}).", ""]
         if len(sizes) > 1 else []),
       "Input size per map: " + ", ".join(f"{s}^2: {s * s * input_mib:.1f} MiB" for s in sizes) + ".",
       "Authors (PyTorch 1.1, RTX 2080-class GPU, forward): AN 0.73 / 2.24 / 9.46 / 37.68 ms; "
