@@ -13,17 +13,27 @@ def softmax(x, axis=-1):
   return e / e.sum(axis=axis, keepdims=True)
 
 
+def _at_least_float64(x):
+  """x in float64, or complex128 for complex x (complex-step derivatives)."""
+  x = np.asarray(x)
+  return x.astype(np.result_type(x.dtype, np.float64))
+
+
 def regional_normalize(values, layout, eps, scale=None, bias=None):
-  """sum_k S_k (V - mu_k) / sqrt(var_k + eps), with the two-pass soft variance."""
-  v = np.asarray(values, np.float64)
-  s = np.asarray(layout, np.float64)
+  """sum_k S_k (V - mu_k) / sqrt(var_k + eps), with the two-pass soft variance.
+
+  Analytic in every input (no abs, max or conjugate), so complex inputs give
+  complex-step derivatives.
+  """
+  v = _at_least_float64(values)
+  s = _at_least_float64(layout)
   mass = s.sum(axis=(1, 2)) + eps                                   # (N, n)
   mean = np.einsum("nhwk,nhwc->nkc", s, v) / mass[..., None]        # (N, n, C)
   residual = v[:, :, :, None, :] - mean[:, None, None]              # (N, H, W, n, C)
   var = np.einsum("nhwk,nhwkc->nkc", s, residual ** 2) / mass[..., None]
   normed = residual / np.sqrt(var + eps)[:, None, None]
   if scale is not None:
-    normed = normed * np.asarray(scale, np.float64) + np.asarray(bias, np.float64)
+    normed = normed * _at_least_float64(scale) + _at_least_float64(bias)
   return np.einsum("nhwk,nhwkc->nhwc", s, normed)
 
 
