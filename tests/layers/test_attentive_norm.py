@@ -24,8 +24,12 @@ def _init(module, x, rho=0.7, alpha=None):
   params = flax.core.unfreeze(module.init(jax.random.PRNGKey(_seed()), x)["params"])
   params["rho"] = jnp.asarray(rho, jnp.float32)
   n = params["alpha"].shape[0]
-  # alpha values below 0 and above 1 exercise the clipping.
-  params["alpha"] = jnp.asarray(alpha if alpha is not None else rng.uniform(-0.5, 1.5, n), jnp.float32)
+  if alpha is None:
+    # Values below 0 and above 1 exercise the clipping; the first stays inside (0, 1)
+    # so that the self-sampling term is never clipped off for every entity.
+    alpha = rng.uniform(-0.5, 1.5, n)
+    alpha[0] = rng.uniform(0.2, 0.8)
+  params["alpha"] = jnp.asarray(alpha, jnp.float32)
   if "scale" in params:
     params["scale"] = jnp.asarray(rng.standard_normal(params["scale"].shape), jnp.float32)
     params["bias"] = jnp.asarray(rng.standard_normal(params["bias"].shape), jnp.float32)
