@@ -8,7 +8,7 @@ from benchmarks import attention_cost, normalize_backward
 def test_attention_cost_table_has_every_row_and_linear_flops():
   table = attention_cost.run([16, 32], channels=8)
   for name in ("AN (ours)", "AN, released code's way", "SA-GAN self-attention",
-               "instance norm + 1x1 conv (floor)"):
+               attention_cost.FLOOR):
     assert len(re.findall(rf"^\| {re.escape(name)} \| (16x16|32x32) \| [0-9.]+ ms \| [0-9.]+ ms",
                           table, re.M)) == 2, name
   ratios = re.search(r"^\| 32x32 \|((?: [0-9.]+x \|){8})$", table, re.M)
