@@ -57,7 +57,7 @@ def get_config() -> ml_collections.ConfigDict:
   # penalty by 0.2 * 1e-3.
   config.loss.orthogonal_weight = 2e-4
   config.loss.id_mrf_weight = 0.0  # reference 0.05: needs vgg19_weights
-  config.loss.vgg19_weights = ""  # .npz of torchvision's vgg19 state dict (see inpainting_vgg19.py)
+  config.loss.vgg19_weights = ""  # .npz of torchvision's vgg19 state dict (see an_flax/inpainting/vgg19.py)
 
   config.checkpoint = ml_collections.ConfigDict()
   config.checkpoint.every_steps = 100

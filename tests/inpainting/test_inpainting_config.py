@@ -5,9 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from an_flax.training import inpainting_steps, mesh as mesh_lib
-from an_flax.training.inpainting_config import validate_config
-from an_flax.training.inpainting_vgg19 import VGG19Features
+from an_flax.inpainting import steps
+from an_flax.training import mesh as mesh_lib
+from an_flax.inpainting.config import validate_config
+from an_flax.inpainting.vgg19 import VGG19Features
 from configs.inpainting import (celebahq_an, inpaint_default, paris_streetview_an,
                                 paris_streetview_none, paris_streetview_self_attention)
 
@@ -56,13 +57,13 @@ def test_train_step_with_id_mrf_traces():
   config = inpaint_default.get_config()
   config.dataset.image_size, config.model.width, config.model.critic_width = 32, 4, 4
   config.loss.id_mrf_weight = 0.05
-  generator, critics = inpainting_steps.build_models(config)
-  g_tx, d_tx = inpainting_steps.make_optimizers(config)
-  state = jax.eval_shape(lambda: inpainting_steps.create_state(config, generator, critics,
+  generator, critics = steps.build_models(config)
+  g_tx, d_tx = steps.make_optimizers(config)
+  state = jax.eval_shape(lambda: steps.create_state(config, generator, critics,
                                                                g_tx, d_tx))
   vgg = jax.eval_shape(VGG19Features().init, jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)))
   mesh = mesh_lib.create_mesh()
-  step = inpainting_steps.make_train_step(config, generator, critics, g_tx, d_tx, mesh)
+  step = steps.make_train_step(config, generator, critics, g_tx, d_tx, mesh)
   batch = {"image": jax.ShapeDtypeStruct((2, 8, 32, 32, 3), jnp.uint8)}
   _, metrics = jax.eval_shape(step, state, batch, vgg)
   assert metrics["g_id_mrf"].shape == () and np.dtype(metrics["g_id_mrf"].dtype) == np.float32

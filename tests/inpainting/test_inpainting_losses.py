@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from an_flax.training import inpainting_losses as losses
+from an_flax.inpainting import losses
 
 
 def test_spatial_discount_of_a_rectangle_matches_the_formula():

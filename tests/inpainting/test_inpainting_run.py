@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from an_flax.training import inpainting_eval, inpainting_fill, inpainting_steps
-from an_flax.training import inpainting_trainer
+from an_flax.inpainting import evaluation, fill, steps, trainer
 from configs.inpainting import inpaint_default
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -44,7 +43,7 @@ def trained(tmp_path_factory):
   root = tmp_path_factory.mktemp("inpainting_run")
   config = run_config(str(root / "tfds"))
   workdir, reference = str(root / "workdir"), str(root / "uninterrupted")
-  make_step = inpainting_steps.make_train_step
+  make_step = steps.make_train_step
 
   def interrupting_step(*args):
     step = make_step(*args)
@@ -56,13 +55,13 @@ def trained(tmp_path_factory):
     return run
 
   with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(inpainting_steps, "make_train_step", interrupting_step)
-    interrupted = inpainting_trainer.train_inpainting_and_evaluate(config, workdir)
+    patch.setattr(steps, "make_train_step", interrupting_step)
+    interrupted = trainer.train_inpainting_and_evaluate(config, workdir)
   assert int(np.asarray(interrupted.step)) == 2
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2"]
-  resumed = inpainting_trainer.train_inpainting_and_evaluate(config, workdir)
+  resumed = trainer.train_inpainting_and_evaluate(config, workdir)
   assert int(np.asarray(resumed.step)) == config.num_train_steps
-  straight = inpainting_trainer.train_inpainting_and_evaluate(config, reference)
+  straight = trainer.train_inpainting_and_evaluate(config, reference)
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed), jax.device_get(straight))
   return config, workdir
 
@@ -79,7 +78,7 @@ def test_sigterm_saves_and_the_rerun_resumes(trained):
 
 def test_evaluate_writes_metrics_and_protocol(trained):
   config, workdir = trained
-  report = inpainting_eval.evaluate(config, workdir)
+  report = evaluation.evaluate(config, workdir)
   with open(os.path.join(workdir, "eval", "step_000004.json")) as f:
     saved = json.load(f)
   assert saved == json.loads(json.dumps(report))
@@ -101,7 +100,7 @@ def test_fill_inpaints_the_hole_only(trained, tmp_path):
   image = rng.integers(0, 256, size=(38, 42, 3), dtype=np.uint8)  # not a multiple of 4
   mask = np.zeros((38, 42), np.uint8)
   mask[10:25, 12:30] = 255
-  out = inpainting_fill.fill(config, workdir, _write(tmp_path / "in.png", image),
+  out = fill.fill(config, workdir, _write(tmp_path / "in.png", image),
                              _write(tmp_path / "mask.png", mask), str(tmp_path / "out.png"))
   result = np.asarray(Image.open(out))
   assert result.shape == image.shape and result.dtype == np.uint8
@@ -119,15 +118,15 @@ def test_fill_errors(trained, tmp_path):
       (np.zeros((32, 32), np.uint8), "no hole"),
   ]
   for mask, message in cases:
-    with pytest.raises(inpainting_fill.FillError, match=message):
-      inpainting_fill.fill(config, workdir, image, _write(tmp_path / "m.png", mask), out)
+    with pytest.raises(fill.FillError, match=message):
+      fill.fill(config, workdir, image, _write(tmp_path / "m.png", mask), out)
   (tmp_path / "junk.png").write_bytes(b"not an image")
-  with pytest.raises(inpainting_fill.FillError, match="Cannot read the image"):
-    inpainting_fill.fill(config, workdir, str(tmp_path / "junk.png"), image, out)
-  with pytest.raises(inpainting_fill.FillError, match="does not exist"):
-    inpainting_fill.fill(config, workdir, image, str(tmp_path / "absent.png"), out)
+  with pytest.raises(fill.FillError, match="Cannot read the image"):
+    fill.fill(config, workdir, str(tmp_path / "junk.png"), image, out)
+  with pytest.raises(fill.FillError, match="does not exist"):
+    fill.fill(config, workdir, image, str(tmp_path / "absent.png"), out)
   with pytest.raises(FileNotFoundError, match="No checkpoint"):
-    inpainting_fill.fill(config, str(tmp_path / "empty"), image,
+    fill.fill(config, str(tmp_path / "empty"), image,
                          _write(tmp_path / "m.png", np.full((32, 32), 255, np.uint8)), out)
   assert not os.path.exists(out)
 

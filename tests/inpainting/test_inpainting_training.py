@@ -6,7 +6,8 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from an_flax.training import inpainting_steps, mesh as mesh_lib
+from an_flax.inpainting import steps
+from an_flax.training import mesh as mesh_lib
 from configs.inpainting import inpaint_default
 
 
@@ -37,16 +38,16 @@ def test_step_updates_both_networks_and_eight_devices_match_one():
   hide the comparison).
   """
   config = tiny_config()
-  generator, critics = inpainting_steps.build_models(config)
+  generator, critics = steps.build_models(config)
   sgd = optax.sgd(1e-3)
-  state = jax.jit(lambda: inpainting_steps.create_state(config, generator, critics, sgd, sgd))()
+  state = jax.jit(lambda: steps.create_state(config, generator, critics, sgd, sgd))()
   images = jax.random.randint(jax.random.PRNGKey(5), (3, 8, 32, 32, 3), 0, 256).astype(jnp.uint8)
   host_state = jax.tree.map(np.asarray, state)
 
   results = {}
   for name, devices in (("one", jax.devices()[:1]), ("eight", jax.devices()[:8])):
     mesh = Mesh(np.asarray(devices), (mesh_lib.DATA_AXIS,))
-    step = inpainting_steps.make_train_step(config, generator, critics, sgd, sgd, mesh)
+    step = steps.make_train_step(config, generator, critics, sgd, sgd, mesh)
     placed = jax.device_put(host_state, mesh_lib.replicated(mesh))
     batch = jax.device_put({"image": images}, mesh_lib.batch_sharding(mesh, 1))
     new_state, metrics = step(placed, batch, {})

@@ -79,8 +79,8 @@ def load_vgg19(path: str, field: str = "config.loss.vgg19_weights"):
   if not path or not os.path.isfile(path):
     raise FileNotFoundError(
         f"The ID-MRF loss needs VGG19 weights: set {field} to an .npz file of torchvision's "
-        f"vgg19 state dict (keys features.<i>.weight/bias, see an_flax/training/"
-        f"inpainting_vgg19.py for the one-line conversion); got {path!r}, which does not "
+        f"vgg19 state dict (keys features.<i>.weight/bias, see an_flax/inpainting/"
+        f"vgg19.py for the one-line conversion); got {path!r}, which does not "
         "exist. Nothing is downloaded. Or set config.loss.id_mrf_weight = 0.")
   with np.load(path) as data:
     return params_from_state_dict(dict(data))

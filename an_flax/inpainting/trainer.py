@@ -21,25 +21,26 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from an_flax.data import masks as masks_lib
-from an_flax.training import inpainting_data, inpainting_steps, loop, mesh as mesh_lib, visualize
+from an_flax.inpainting import batches, steps
+from an_flax.training import loop, mesh as mesh_lib, visualize
 from an_flax.training.checkpoints import Checkpointer
-from an_flax.training.inpainting_config import validate_config
-from an_flax.training.inpainting_vgg19 import load_vgg19
+from an_flax.inpainting.config import validate_config
+from an_flax.inpainting.vgg19 import load_vgg19
 
 PICTURE_ROWS = 8
 COLUMNS = ("input", "coarse", "refined", "composite", "ground truth")
 
 
 def restore_or_init(config: ml_collections.ConfigDict, mesh: Mesh, checkpointer: Checkpointer
-                    ) -> Tuple[inpainting_steps.InpaintingState, Any]:
+                    ) -> Tuple[steps.InpaintingState, Any]:
   """The newest checkpoint's state (or a fresh one when there is none), replicated.
 
   Returns (state, models): models = (generator, critics, g_tx, d_tx).
   """
-  generator, critics = inpainting_steps.build_models(config)
-  g_tx, d_tx = inpainting_steps.make_optimizers(config)
+  generator, critics = steps.build_models(config)
+  g_tx, d_tx = steps.make_optimizers(config)
   replicated = mesh_lib.replicated(mesh)
-  init = jax.jit(functools.partial(inpainting_steps.create_state, config, generator, critics,
+  init = jax.jit(functools.partial(steps.create_state, config, generator, critics,
                                    g_tx, d_tx), out_shardings=replicated)
   step = checkpointer.latest_step()
   if step is None:
@@ -66,14 +67,14 @@ class _Pictures:
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
                generator: Any, writer: metric_writers.MetricWriter):
-    images = next(inpainting_data.create_eval_iterator(
+    images = next(batches.create_eval_iterator(
         config, config.dataset.eval_split, config.eval.batch_size))["image"]
-    mask, _ = masks_lib.centered_rectangles(len(images), inpainting_steps.image_size(config))
+    mask, _ = masks_lib.centered_rectangles(len(images), steps.image_size(config))
     self._batch = mesh_lib.global_batch({"image": images, "mask": np.asarray(mask)}, mesh)
-    self._inpaint = inpainting_steps.make_inpaint_fn(generator, mesh)
+    self._inpaint = steps.make_inpaint_fn(generator, mesh)
     self._workdir, self._writer = workdir, writer
 
-  def __call__(self, state: inpainting_steps.InpaintingState, step: int) -> str:
+  def __call__(self, state: steps.InpaintingState, step: int) -> str:
     outputs = self._inpaint(state.g_params, self._batch["image"], self._batch["mask"])
     outputs = multihost_utils.process_allgather(
         {**outputs, "ground truth": self._batch["image"]}, tiled=True)
@@ -87,7 +88,7 @@ class _Pictures:
 
 
 def train_inpainting_and_evaluate(config: ml_collections.ConfigDict, workdir: str
-                                  ) -> inpainting_steps.InpaintingState:
+                                  ) -> steps.InpaintingState:
   """Trains until `config.num_train_steps`, resuming from `workdir`; returns the state."""
   validate_config(config)
   mesh = mesh_lib.create_mesh()
@@ -102,12 +103,12 @@ def train_inpainting_and_evaluate(config: ml_collections.ConfigDict, workdir: st
   for name, params in (("Generator", state.g_params), ("Critics", state.d_params)):
     parameter_overview.log_parameter_overview(mesh_lib.to_host(params), msg=f"{name} parameters")
 
-  train_step = inpainting_steps.make_train_step(config, generator, critics, g_tx, d_tx, mesh)
+  train_step = steps.make_train_step(config, generator, critics, g_tx, d_tx, mesh)
   pictures = _Pictures(config, workdir, mesh, generator, writer)
   if start_step == 0 and config.picture_every_steps > 0:
     logging.info("Before training: %s", pictures(state, 0))
   batches_per_step = config.optim.critic_steps + 1
-  iterator = inpainting_data.create_train_iterator(config, start_step * batches_per_step)
+  iterator = batches.create_train_iterator(config, start_step * batches_per_step)
   report = periodic_actions.ReportProgress(
       num_train_steps=config.num_train_steps, writer=writer, every_steps=config.log_every_steps)
   pending: loop.PendingMetrics = []

@@ -88,5 +88,5 @@ def validate_config(config: ml_collections.ConfigDict, training: bool = True) ->
         f"config.loss.id_mrf_weight={config.loss.id_mrf_weight} needs VGG19 weights, but "
         f"config.loss.vgg19_weights={config.loss.vgg19_weights!r} is not a file. Provide an "
         ".npz of torchvision's vgg19 state dict (features.<i>.weight/bias; conversion in "
-        "an_flax/training/inpainting_vgg19.py), or set config.loss.id_mrf_weight=0. "
+        "an_flax/inpainting/vgg19.py), or set config.loss.id_mrf_weight=0. "
         "Nothing is downloaded.")

@@ -15,10 +15,11 @@ import numpy as np
 from absl import logging
 from PIL import Image, UnidentifiedImageError
 
-from an_flax.training import inpainting_steps, mesh as mesh_lib
-from an_flax.training.inpainting_config import min_image_size, validate_config
-from an_flax.training.inpainting_eval import newest_checkpointer
-from an_flax.training.inpainting_trainer import restore_or_init
+from an_flax.inpainting import steps
+from an_flax.training import mesh as mesh_lib
+from an_flax.inpainting.config import min_image_size, validate_config
+from an_flax.inpainting.evaluation import newest_checkpointer
+from an_flax.inpainting.trainer import restore_or_init
 
 
 class FillError(ValueError):
@@ -78,7 +79,7 @@ def fill(config: ml_collections.ConfigDict, workdir: str, image_path: str, mask_
   if min(image.shape[:2]) < smallest:
     raise FillError(f"The image is {image.shape[1]}x{image.shape[0]}; this model needs at "
                     f"least {smallest}x{smallest}.")
-  if image.shape[:2] != inpainting_steps.image_size(config):
+  if image.shape[:2] != steps.image_size(config):
     logging.warning("Image %s is %dx%d; the model was trained at %d: results may be worse.",
                     image_path, image.shape[1], image.shape[0], config.dataset.image_size)
 
@@ -88,7 +89,7 @@ def fill(config: ml_collections.ConfigDict, workdir: str, image_path: str, mask_
     state, (generator, *_) = restore_or_init(config, mesh, checkpointer)
   finally:
     checkpointer.close()
-  inpaint = inpainting_steps.make_inpaint_fn(generator, mesh)
+  inpaint = steps.make_inpaint_fn(generator, mesh)
   padded_image = _pad_to_multiple(image, 4, "edge")[None]
   padded_mask = _pad_to_multiple(mask, 4, "constant")[None]
   composite = inpaint(state.g_params, padded_image, padded_mask)["composite"]

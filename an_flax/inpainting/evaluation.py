@@ -22,17 +22,18 @@ from jax.experimental import multihost_utils
 
 from an_flax.data import masks as masks_lib
 from an_flax.metrics.image_quality import image_quality
-from an_flax.training import inpainting_data, inpainting_steps, mesh as mesh_lib, visualize
+from an_flax.inpainting import batches, steps
+from an_flax.training import mesh as mesh_lib, visualize
 from an_flax.training.checkpoints import Checkpointer
-from an_flax.training.inpainting_config import validate_config
-from an_flax.training.inpainting_trainer import PICTURE_ROWS, picture, restore_or_init
+from an_flax.inpainting.config import validate_config
+from an_flax.inpainting.trainer import PICTURE_ROWS, picture, restore_or_init
 
 _free_form = jax.jit(masks_lib.free_form, static_argnums=(1, 2))
 
 
 def _local_holes(kind: str, config: ml_collections.ConfigDict, batch_index: int) -> np.ndarray:
   """This process's rows of the global batch's holes, a function of the batch index."""
-  size, batch_size = inpainting_steps.image_size(config), config.eval.batch_size
+  size, batch_size = steps.image_size(config), config.eval.batch_size
   if kind == "centered":
     holes = masks_lib.centered_rectangles(batch_size, size)[0]
   else:
@@ -63,13 +64,13 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   finally:
     checkpointer.close()
   step = int(mesh_lib.to_host(state.step))
-  inpaint = inpainting_steps.make_inpaint_fn(generator, mesh)
+  inpaint = steps.make_inpaint_fn(generator, mesh)
   kinds = ("centered", "free_form") if config.eval.free_form else ("centered",)
   scores = {kind: {"psnr": [], "ssim": [], "l1": []} for kind in kinds}
   out_dir = os.path.join(workdir, "eval")
-  batches = inpainting_data.create_eval_iterator(
+  eval_batches = batches.create_eval_iterator(
       config, config.dataset.eval_split, config.eval.batch_size, config.eval.num_examples)
-  for index, local in enumerate(batches):
+  for index, local in enumerate(eval_batches):
     batch = mesh_lib.global_batch({"image": local["image"], "valid": local["mask"]}, mesh)
     for kind in kinds:
       holes = mesh_lib.global_batch({"mask": _local_holes(kind, config, index)}, mesh)["mask"]
@@ -94,7 +95,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
           "split": config.dataset.eval_split,
           "num_examples": len(next(iter(scores.values()))["psnr"]),
           "image_size": config.dataset.image_size, "non_local": config.model.non_local,
-          "holes": {"centered": f"centred box {masks_lib.default_hole_size(inpainting_steps.image_size(config))}",
+          "holes": {"centered": f"centred box {masks_lib.default_hole_size(steps.image_size(config))}",
                     **({"free_form": f"free-form strokes, seed {config.eval.mask_seed}, "
                                      f"batch {config.eval.batch_size}"}
                        if config.eval.free_form else {})},

@@ -1,0 +1,11 @@
+"""Semantic inpainting, the paper's second task: everything but the networks
+(`an_flax.models.inpainting`), so that it sits beside the GAN task instead of inside it.
+
+  trainer.train_inpainting_and_evaluate(config, workdir)   training (`inpaint.py train`)
+  evaluation.evaluate(config, workdir)                     PSNR / SSIM / L1 (`inpaint.py evaluate`)
+  fill.fill(config, workdir, image, mask, output)          one picture (`inpaint.py fill`)
+
+Modules: config (validation), batches (input pipeline), losses, vgg19 (ID-MRF
+features), steps (state and the compiled WGAN-GP step); the mesh, checkpoints,
+loop and pictures are the GAN trainer's (`an_flax.training`).
+"""
