@@ -21,12 +21,12 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from an_flax.data import masks as masks_lib
-from an_flax.metrics.image_quality import image_quality
 from an_flax.inpainting import batches, steps
-from an_flax.training import mesh as mesh_lib, visualize
-from an_flax.training.checkpoints import Checkpointer
 from an_flax.inpainting.config import validate_config
 from an_flax.inpainting.trainer import PICTURE_ROWS, picture, restore_or_init
+from an_flax.metrics.image_quality import image_quality
+from an_flax.training import mesh as mesh_lib, visualize
+from an_flax.training.checkpoints import Checkpointer
 
 _free_form = jax.jit(masks_lib.free_form, static_argnums=(1, 2))
 

@@ -26,10 +26,10 @@ import optax
 from jax.sharding import Mesh
 
 from an_flax.data import masks as masks_lib
-from an_flax.models import inpainting, sum_sown_losses
 from an_flax.inpainting import losses
-from an_flax.training import mesh as mesh_lib
 from an_flax.inpainting.vgg19 import VGG19Features
+from an_flax.models import inpainting, sum_sown_losses
+from an_flax.training import mesh as mesh_lib
 
 Batch = Dict[str, jax.Array]
 Metrics = Dict[str, jax.Array]

@@ -22,10 +22,10 @@ from jax.sharding import Mesh
 
 from an_flax.data import masks as masks_lib
 from an_flax.inpainting import batches, steps
-from an_flax.training import loop, mesh as mesh_lib, visualize
-from an_flax.training.checkpoints import Checkpointer
 from an_flax.inpainting.config import validate_config
 from an_flax.inpainting.vgg19 import load_vgg19
+from an_flax.training import loop, mesh as mesh_lib, visualize
+from an_flax.training.checkpoints import Checkpointer
 
 PICTURE_ROWS = 8
 COLUMNS = ("input", "coarse", "refined", "composite", "ground truth")
