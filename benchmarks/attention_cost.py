@@ -5,8 +5,11 @@ Reproduces the authors' timing table (batch 1, C = 32, square feature maps of
 AN computed the released code's way (materialising (N, H, W, C, n)), SA-GAN
 self-attention, and instance norm + 1x1 conv as the floor. Every row runs in
 training mode (AN's self-sampling on). Times are medians of repeated runs
-after compilation, the rows of one size taking turns (so their ratios come from
-one measurement) and the calls that need gigabytes timed last, with large host blocks on huge pages unless --system-allocator
+after compilation. At each size AN and the floor take turns (so AN/floor comes
+from one measurement), before the other two rows, which take turns among
+themselves: their hundreds of MiB of temporaries per call would slow whichever
+call came next. Their calls that need gigabytes are timed last. Large host blocks are
+on huge pages unless --system-allocator
 (see `timing.rerun_with_huge_page_malloc`); memory is the compiled
 executable's memory analysis, and a configuration that would not fit in the
 device's memory is reported as "OOM (needs X GiB)" without being run.
@@ -31,9 +34,10 @@ from an_flax.layers import AttentiveNorm, SelfAttention
 from benchmarks import report, timing
 
 GIB = 1024 ** 3
-LARGE_BYTES = GIB  # calls needing more are timed after all the others
+LARGE_BYTES = GIB  # calls of the other rows needing more are timed after all the rest
 NUM_ENTITIES = 16
 FLOOR = "instance norm + 1x1 conv (floor)"
+LIGHT_ROWS = ("AN (ours)", FLOOR)  # timed apart from the rows with large temporaries
 
 
 def released_attentive_norm(params: Dict, x: jax.Array, rng: jax.Array) -> jax.Array:
@@ -139,8 +143,15 @@ def run(sizes: List[int], channels: int, allocator: str = "the C library's defau
   capacity = _device_memory_bytes()
   device = jax.devices()[0]
   device_name = f"{device.platform}: {device.device_kind}"
-  results, large = {}, {}
+  results = {}
   modules = _modules(channels)
+  # Phases, each a set of calls taking turns: per size, AN and the floor; then per
+  # size, the other rows' calls; then those of them that need gigabytes. A call that
+  # returns hundreds of MiB to the kernel slows whatever runs after it for a while,
+  # so AN and the floor never follow another row's call.
+  light = {size: {} for size in sizes}
+  heavy = {size: {} for size in sizes}
+  large = {}
   for size in sizes:
     for name, (init, apply) in modules.items():
       rng = jax.random.PRNGKey(size)
@@ -150,18 +161,17 @@ def run(sizes: List[int], channels: int, allocator: str = "the C library's defau
       results[name, size] = (_compile_and_size(apply, (params, x, rng), floor_bytes),
                              _compile_and_size(_forward_backward(apply), (params, x, rng, x),
                                               2 * floor_bytes))
-    # The rows of one size take turns, so that their ratios come from one measurement.
-    small = {}
-    for name in modules:
       for column, result in enumerate(results[name, size]):
-        if result["needed"] <= LARGE_BYTES:
-          small[name, size, column] = result["call"]
-        elif result["needed"] <= 0.9 * capacity:
+        if result["needed"] > 0.9 * capacity:
+          continue  # reported as OOM
+        if name in LIGHT_ROWS:
+          light[size][name, size, column] = result["call"]
+        elif result["needed"] <= LARGE_BYTES:
+          heavy[size][name, size, column] = result["call"]
+        else:
           large[name, size, column] = result["call"]
-    _record(results, timing.interleaved_medians(small))
-  # Calls that take gigabytes run last: the kernel reclaiming and compacting the
-  # memory they return slows whatever runs after them for a while.
-  _record(results, timing.interleaved_medians(large))
+  for phase in [*light.values(), *heavy.values(), large]:
+    _record(results, timing.interleaved_medians(phase))
   rows = [f"| {name} | {size}x{size} | {_cell(results[name, size][0])} | "
           f"{_cell(results[name, size][1])} | {results[name, size][0]['temp'] / 2**20:.1f} | "
           f"{results[name, size][1]['needed'] / 2**20:.1f} |"
