@@ -8,11 +8,11 @@ training mode (AN's self-sampling on). Times are medians of repeated runs
 after compilation. At each size AN and the floor take turns (so AN/floor comes
 from one measurement), before the other two rows, which take turns among
 themselves: their hundreds of MiB of temporaries per call would slow whichever
-call came next. Their calls that need gigabytes are timed last. Large host blocks are
-on huge pages unless --system-allocator
-(see `timing.rerun_with_huge_page_malloc`); memory is the compiled
-executable's memory analysis, and a configuration that would not fit in the
-device's memory is reported as "OOM (needs X GiB)" without being run.
+call came next. Their calls that need gigabytes are timed last. Large host
+blocks are on huge pages unless --system-allocator (see
+`timing.rerun_with_huge_page_malloc`); memory is the compiled executable's
+memory analysis, and a configuration that would not fit in the device's memory
+is reported as "OOM (needs X GiB)" without being run.
 
   python -m benchmarks.attention_cost [--sizes 128 256 512 1024] [--channels 32]
       [--system-allocator]
