@@ -150,7 +150,7 @@ def run(sizes: List[int], channels: int, allocator: str = "the C library's defau
   # returns hundreds of MiB to the kernel slows whatever runs after it for a while,
   # so AN and the floor never follow another row's call.
   light = {size: {} for size in sizes}
-  heavy = {size: {} for size in sizes}
+  others = {size: {} for size in sizes}
   large = {}
   for size in sizes:
     for name, (init, apply) in modules.items():
@@ -167,10 +167,10 @@ def run(sizes: List[int], channels: int, allocator: str = "the C library's defau
         if name in LIGHT_ROWS:
           light[size][name, size, column] = result["call"]
         elif result["needed"] <= LARGE_BYTES:
-          heavy[size][name, size, column] = result["call"]
+          others[size][name, size, column] = result["call"]
         else:
           large[name, size, column] = result["call"]
-  for phase in [*light.values(), *heavy.values(), large]:
+  for phase in [*light.values(), *others.values(), large]:
     _record(results, timing.interleaved_medians(phase))
   rows = [f"| {name} | {size}x{size} | {_cell(results[name, size][0])} | "
           f"{_cell(results[name, size][1])} | {results[name, size][0]['temp'] / 2**20:.1f} | "
