@@ -22,6 +22,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from an_flax.evaluation import evaluate, reference, samples
+from an_flax.training.config import validate_config
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config of the run.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run's directory (checkpoints).")
@@ -44,6 +45,7 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   logging.info("Devices: %s", jax.devices())
   config = _CONFIG.value
+  validate_config(config, training=False)
   if _MODE.value == "reference":
     reference.write_reference(config)
     return

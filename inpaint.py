@@ -20,7 +20,7 @@ from ml_collections import config_flags
 from an_flax.inpainting.evaluation import evaluate
 from an_flax.inpainting.fill import FillError, fill
 from an_flax.inpainting.trainer import train_inpainting_and_evaluate
-from an_flax.training import launch
+from an_flax.runtime import launch
 
 COMMANDS = ("train", "evaluate", "fill")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Inpainting config file.",

@@ -7,13 +7,15 @@ Several processes (GPU nodes, or CPU processes on one machine): start one per
 node with `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`,
 or set JAX_COORDINATOR_ADDRESS / use a cluster JAX detects (SLURM, Open MPI,
 Kubernetes) with `--distributed`. On Cloud TPU pods `--distributed` alone
-(the flags: an_flax/training/launch.py).
+(the flags: an_flax/runtime/launch.py).
 """
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from an_flax.training import launch
+from an_flax.evaluation.in_training import evaluators_from_config
+from an_flax.runtime import launch
+from an_flax.training.config import validate_config
 from an_flax.training.trainer import train_and_evaluate
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=True)
@@ -25,7 +27,10 @@ def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   launch.start()
-  train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  config = _CONFIG.value
+  validate_config(config)
+  # Evaluators load their weights and statistics now: a missing file fails before training.
+  train_and_evaluate(config, _WORKDIR.value, evaluators_from_config(config))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from an_flax.models import build_models  # pylint: disable=g-import-not-at-top
-from an_flax.training import mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib
 from an_flax.training import state as state_lib
 from an_flax.training import steps
 
@@ -36,7 +36,7 @@ _NOTE = flags.DEFINE_string("note", "", "A line about the machine, written under
 def time_config(name: str, batch_size: int, repeats: int) -> dict:
   config = importlib.import_module(f"configs.{name}").get_config()
   config.batch_size = batch_size
-  mesh = mesh_lib.create_mesh(config.model.bn_axis_name, jax.local_devices())
+  mesh = mesh_lib.create_mesh(jax.local_devices())
   generator, discriminator = build_models(config.model)
   g_tx, d_tx = state_lib.make_optimizers(config)
   state = jax.jit(lambda key: state_lib.create_train_state(

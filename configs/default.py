@@ -3,7 +3,8 @@
 Small enough to train on a 2-core CPU in under ten minutes (compile, samples,
 layouts and checkpoints included) while its per-class sample sheet is already
 readable. Every other config imports this one and overrides fields, so this
-file is also the schema: `train.py` rejects fields that are not here.
+file is also the schema: the fields, their types and defaults are declared
+here once, and `train.py` and `eval.py` reject fields that are not here.
 """
 
 import ml_collections
@@ -40,6 +41,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.d_ch = 8
   config.model.g_multipliers = (8, 8, 4, 2)  # 64 channels at 4x4 -> 8 -> 16 -> 32
   config.model.d_multipliers = (2, 4, 8, 8)
+  # Where D stops downsampling; None: 8 at resolution 32 (SN-GAN's CIFAR D), else 4.
+  config.model.d_final_resolution = config_dict.placeholder(int)
   config.model.g_spectral_norm = True
   config.model.g_nonlocal = nonlocal_config("attentive_norm", (16,))
   config.model.d_nonlocal = nonlocal_config("attentive_norm", (16,))
@@ -47,9 +50,9 @@ def get_config() -> ml_collections.ConfigDict:
       num_entities=16, kappa=10.0, key_pool=2, sampling="per_example", affine=False,
       eps=1e-5, orthogonal_form="frobenius"))
   config.model.dtype = "float32"
-  # None: BatchNorm statistics over the global batch. A name (e.g. "data"):
-  # statistics per device, as PyTorch DataParallel baselines effectively had.
-  config.model.bn_axis_name = config_dict.placeholder(str)
+  # False: G's BatchNorm statistics over the global batch. True: over each
+  # device's rows, as PyTorch DataParallel baselines effectively had.
+  config.model.per_device_bn = False
 
   config.optim = ml_collections.ConfigDict()
   config.optim.g_lr = 2e-4
@@ -75,8 +78,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.sample_every_steps = 800
   config.layout_every_steps = 800
 
-  # Evaluation protocol (eval.py; see an_flax/evaluation/options.py). The
-  # defaults are the published ImageNet protocol.
+  # Evaluation protocol (eval.py and the in-training FID; checks in
+  # an_flax/evaluation/options.py). The defaults are the published ImageNet protocol.
   config.eval = ml_collections.ConfigDict()
   config.eval.inception_weights = ""  # converted pytorch-fid weights (.npz), see README
   config.eval.reference_stats = ""  # .npz with mu, sigma (eval.py --mode=reference)

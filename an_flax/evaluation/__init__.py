@@ -1,12 +1,15 @@
 """Evaluation of class-conditional GAN checkpoints: FID / IS / intra-FID, reference
-statistics and sample pictures (`eval.py` is the command line).
+statistics, sample pictures (`eval.py` is the command line) and the evaluators the
+trainer runs.
 
-  evaluate.evaluate_checkpoint(config, workdir, step)  -> `<workdir>/eval_<step>.json`
-  evaluate.make_training_fid(config, mesh)             -> fid(state), for the training loop
-  reference.compute_reference(config, options, extract, inception)   reference .npz files
-  samples.write_samples(config, workdir, step)         -> `<workdir>/samples_<step>/`
-  options.EvalOptions.from_config(config)               the `config.eval` fields and defaults
+  evaluate.evaluate_checkpoint(config, workdir, step)   -> `<workdir>/eval_<step>.json`
+  reference.write_reference(config)                     reference .npz files
+  samples.write_samples(config, workdir, step)          -> `<workdir>/samples_<step>/`
+  in_training.evaluators_from_config(config)            evaluators for train_and_evaluate
+  options.check_eval_config(config)                     checks of the `config.eval` fields
 
-Modules: options (config), restore (checkpoint -> G_ema, standing statistics),
-standing_stats, generate (sharded sampling), reference, evaluate, samples.
+Modules: options, restore (checkpoint -> G_ema, standing statistics), standing_stats,
+generate (sharded sampling), reference, evaluate, samples, in_training. Checkpoints are
+read through the GAN task's state definitions (`an_flax.training.state`), never through
+its trainer.
 """

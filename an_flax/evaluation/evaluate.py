@@ -1,5 +1,4 @@
-"""FID, Inception Score and intra-FID of a checkpoint's generator, and the periodic FID of
-training. Samples stream from the generator into the Inception statistics batch by batch;
+"""FID, Inception Score and intra-FID of a checkpoint's generator. Samples stream from the generator into the Inception statistics batch by batch;
 none are kept (only the 1008 IS logits per sample).
 
 The record written to `<workdir>/eval_<step>.json` holds every protocol choice a published
@@ -11,7 +10,7 @@ standing statistics, truncation and step.
 import json
 import os
 import time
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import jax
 import ml_collections
@@ -19,17 +18,15 @@ import numpy as np
 from absl import logging
 
 from an_flax import metrics
+from an_flax.evaluation import options as options_lib
 from an_flax.evaluation import reference
 from an_flax.evaluation.generate import Sampler, uniform_labels
-from an_flax.evaluation.options import EvalOptions
 from an_flax.evaluation.restore import restore_generator
 from an_flax.metrics.preprocess import INCEPTION_SIZE
-from an_flax.models import build_models
-from an_flax.training import mesh as mesh_lib
-from an_flax.training.state import TrainState
+from an_flax.runtime import mesh as mesh_lib
 
 # Offsets folded into the config's seed: one independent z stream per use.
-FID_STREAM, INTRA_FID_STREAM, TRAINING_FID_STREAM = 1, 2, 4
+FID_STREAM, INTRA_FID_STREAM = 1, 2
 
 
 def fid_and_inception_score(sampler: Sampler, variables: Any, extract: metrics.FeatureFn,
@@ -80,20 +77,21 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
   """
   _check_single_process()
   start = time.monotonic()
-  options = EvalOptions.from_config(config)
+  options_lib.check_eval_config(config)
+  options, batch_size = config.eval, options_lib.batch_size(config)
   inception_variables = metrics.load_inception_variables(options.inception_weights)
   reference.check_reference(options.reference_stats, "reference_stats", reference_command)
   if options.reference_class_stats:
     reference.check_reference(options.reference_class_stats, "reference_class_stats",
                               reference_command)
-  inception = reference.inception_provenance(options)
-  _warn_if_not_protocol(options)
+  inception = reference.inception_provenance(config)
+  _warn_if_not_protocol(options.inception_size)
 
-  mesh = mesh_lib.create_mesh(config.model.bn_axis_name)
+  mesh = mesh_lib.create_mesh()
   extract = metrics.make_feature_extractor(inception_variables, mesh=mesh,
                                            image_size=options.inception_size)
-  restored = restore_generator(config, options, workdir, mesh, step)
-  sampler = Sampler(restored.generator, mesh, options.batch_size, config.model.z_dim,
+  restored = restore_generator(config, workdir, mesh, step)
+  sampler = Sampler(restored.generator, mesh, batch_size, config.model.z_dim,
                     options.truncation)
   root = jax.random.PRNGKey(config.seed)
   num_classes = config.model.num_classes
@@ -116,7 +114,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
       "generator": "G_ema" if restored.use_ema else "G",
       "standing_stats": ({"batches": restored.standing_stats_batches,
                           "batch_size": config.batch_size,
-                          "bn_axis_name": config.model.bn_axis_name}
+                          "per_device_bn": config.model.per_device_bn}
                          if restored.standing_stats_batches else None),
       "truncation": options.truncation,
       "num_samples": options.num_samples,
@@ -125,14 +123,14 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
       "samples_per_class": options.samples_per_class if per_class is not None else None,
       "inception": inception,
       "reference_stats": reference.reference_provenance(
-          options.reference_stats, config, options, inception),
+          options.reference_stats, config, inception),
       "reference_class_stats": (reference.reference_provenance(
-          options.reference_class_stats, config, options, inception)
+          options.reference_class_stats, config, inception)
                                 if options.reference_class_stats else None),
       "per_class_fid": ({str(k): v for k, v in sorted(per_class.items())}
                         if per_class is not None else None),
       "seed": config.seed,
-      "batch_size": options.batch_size,
+      "batch_size": batch_size,
       "devices": jax.device_count(),
       "seconds": round(time.monotonic() - start, 1),
   }
@@ -163,35 +161,6 @@ def format_table(record: Mapping[str, Any]) -> str:
   return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
-def make_training_fid(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
-                      ) -> Callable[[TrainState], Dict[str, float]]:
-  """`fid(state) -> {'fid', 'inception_score'}` of G_ema for the training loop.
-
-  `eval.fid_num_samples` samples with the same z and labels every time (so successive
-  values differ by the model only), G_ema's stored statistics, no truncation. Weights and
-  reference statistics are loaded here, so a missing file fails when training starts.
-  Every process of a multi-process job must call it, and gets the same scores.
-  """
-  options = EvalOptions.from_config(config)
-  inception_variables = metrics.load_inception_variables(options.inception_weights)
-  reference.check_reference(options.reference_stats, "reference_stats")
-  reference_stats = metrics.load_statistics(options.reference_stats)
-  extract = metrics.make_feature_extractor(inception_variables, mesh=mesh,
-                                           image_size=options.inception_size)
-  generator, _ = build_models(config.model)
-  sampler = Sampler(generator, mesh, options.batch_size, config.model.z_dim)
-  labels = uniform_labels(options.fid_num_samples, config.model.num_classes, config.seed)
-  key = jax.random.fold_in(jax.random.PRNGKey(config.seed), TRAINING_FID_STREAM)
-
-  def training_fid(state: TrainState) -> Dict[str, float]:
-    scores = fid_and_inception_score(
-        sampler, {"params": state.ema_params, **state.ema_state}, extract, labels, key,
-        reference_stats, options.is_splits)
-    return {"fid": scores["fid"], "inception_score": scores["is_mean"]}
-
-  return training_fid
-
-
 def _check_single_process() -> None:
   if jax.process_count() > 1:
     raise NotImplementedError(
@@ -199,7 +168,7 @@ def _check_single_process() -> None:
         "all of that process's devices. Run eval.py without --distributed.")
 
 
-def _warn_if_not_protocol(options: EvalOptions) -> None:
-  if options.inception_size != INCEPTION_SIZE:
+def _warn_if_not_protocol(inception_size: int) -> None:
+  if inception_size != INCEPTION_SIZE:
     logging.warning("config.eval.inception_size=%d: not comparable with published numbers "
-                    "(%d).", options.inception_size, INCEPTION_SIZE)
+                    "(%d).", inception_size, INCEPTION_SIZE)

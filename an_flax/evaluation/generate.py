@@ -20,7 +20,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from an_flax.metrics.preprocess import quantize_to_uint8
-from an_flax.training import mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib
 
 Variables = Any
 

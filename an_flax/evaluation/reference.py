@@ -21,10 +21,10 @@ from absl import logging
 
 from an_flax import metrics
 from an_flax.data import input_pipeline
-from an_flax.evaluation.options import EvalOptions
+from an_flax.evaluation import options as options_lib
 from an_flax.metrics import weights
 from an_flax.metrics.convert_inception_weights import sha256_of
-from an_flax.training import mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib
 
 RESIZE = ("uint8 images (generated ones quantised, round half up), bilinear resize to "
           "{size}x{size} without antialiasing (half-pixel centres, as torch F.interpolate "
@@ -38,8 +38,9 @@ def provenance_path(stats_path: str) -> str:
   return stats_path + ".json"
 
 
-def inception_provenance(options: EvalOptions) -> Dict[str, Any]:
+def inception_provenance(config: ml_collections.ConfigDict) -> Dict[str, Any]:
   """Which Inception weights and input path: enough to tell comparable numbers apart."""
+  options = config.eval
   with np.load(options.inception_weights) as f:
     source = str(f[weights.SOURCE_SHA256_KEY]) if weights.SOURCE_SHA256_KEY in f else None
   return {"weights": os.path.abspath(options.inception_weights),
@@ -61,7 +62,7 @@ def check_reference(path: str, field: str, command: str = DEFAULT_COMMAND) -> No
                             f"{path!r} ({os.path.abspath(path)}). {create}")
 
 
-def reference_provenance(path: str, config: ml_collections.ConfigDict, options: EvalOptions,
+def reference_provenance(path: str, config: ml_collections.ConfigDict,
                          inception: Dict[str, Any]) -> Dict[str, Any]:
   """The sidecar of `path`, or what the config says when there is none.
 
@@ -71,7 +72,7 @@ def reference_provenance(path: str, config: ml_collections.ConfigDict, options: 
   sidecar = provenance_path(path)
   if not os.path.isfile(sidecar):
     return {"path": os.path.abspath(path), "dataset": config.dataset.name,
-            "split": options.reference_split,
+            "split": config.eval.reference_split,
             "source": "config (the file has no provenance sidecar)"}
   with open(sidecar) as f:
     provenance = json.load(f)
@@ -85,22 +86,22 @@ def reference_provenance(path: str, config: ml_collections.ConfigDict, options: 
 
 def write_reference(config: ml_collections.ConfigDict) -> Dict[str, Any]:
   """`--mode=reference`: loads the Inception weights, then `compute_reference`."""
-  options = EvalOptions.from_config(config)
-  variables = metrics.load_inception_variables(options.inception_weights)
-  extract = metrics.make_feature_extractor(
-      variables, mesh=mesh_lib.create_mesh(config.model.bn_axis_name),
-      image_size=options.inception_size)
-  return compute_reference(config, options, extract, inception_provenance(options))
+  options_lib.check_eval_config(config)
+  variables = metrics.load_inception_variables(config.eval.inception_weights)
+  extract = metrics.make_feature_extractor(variables, mesh=mesh_lib.create_mesh(),
+                                           image_size=config.eval.inception_size)
+  return compute_reference(config, extract, inception_provenance(config))
 
 
-def compute_reference(config: ml_collections.ConfigDict, options: EvalOptions,
-                      extract: metrics.FeatureFn, inception: Dict[str, Any]) -> Dict[str, Any]:
+def compute_reference(config: ml_collections.ConfigDict, extract: metrics.FeatureFn,
+                      inception: Dict[str, Any]) -> Dict[str, Any]:
   """Writes `reference_stats` (and `reference_class_stats` when set) of the reference split.
 
   One pass over the data. Per-class statistics need one DxD matrix per class (33 GB for
   ImageNet's 1000), so pool3 features (float32, 10.5 GB for ImageNet train) go to a
   temporary file next to the output and classes are reduced one at a time.
   """
+  options = config.eval
   if not options.reference_stats:
     raise ValueError("config.eval.reference_stats is not set: set it to the .npz to write.")
   class_path = options.reference_class_stats
@@ -110,7 +111,7 @@ def compute_reference(config: ml_collections.ConfigDict, options: EvalOptions,
       os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   accumulator, labels = metrics.StatsAccumulator(), []
   batches = input_pipeline.create_eval_dataset(config, options.reference_split,
-                                               options.batch_size)
+                                               options_lib.batch_size(config))
   try:
     with open(features_path or os.devnull, "wb") as features:
       for batch in tqdm.tqdm(batches, desc=f"Reference {options.reference_split}",

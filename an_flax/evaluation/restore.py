@@ -13,12 +13,11 @@ from absl import logging
 from jax.sharding import Mesh
 
 from an_flax.evaluation import standing_stats
-from an_flax.evaluation.options import EvalOptions
 from an_flax.models import build_models
-from an_flax.training import mesh as mesh_lib
-from an_flax.training import steps
-from an_flax.training.checkpoints import Checkpointer
-from an_flax.training.state import TrainState, create_train_state, make_optimizers
+from an_flax.runtime import mesh as mesh_lib
+from an_flax.runtime.checkpoints import Checkpointer
+from an_flax.training.state import (
+    TrainState, create_train_state, generator_train_apply, make_optimizers)
 
 # Offsets folded into the config's seed: one independent stream per use.
 STANDING_STATS_STREAM = 3
@@ -64,9 +63,10 @@ def restore_train_state(config: ml_collections.ConfigDict, workdir: str, mesh: M
   return state, step, os.path.join(directory, str(step))
 
 
-def restore_generator(config: ml_collections.ConfigDict, options: EvalOptions, workdir: str,
-                      mesh: Mesh, step: Optional[int] = None) -> RestoredGenerator:
-  """G_ema (or G with `use_ema=False`), with standing statistics when configured."""
+def restore_generator(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
+                      step: Optional[int] = None) -> RestoredGenerator:
+  """G_ema (or G with `eval.use_ema=False`), with standing statistics when configured."""
+  options = config.eval
   state, step, checkpoint = restore_train_state(config, workdir, mesh, step)
   generator, _ = build_models(config.model)
   params, g_state = ((state.ema_params, state.ema_state) if options.use_ema
@@ -79,8 +79,7 @@ def restore_generator(config: ml_collections.ConfigDict, options: EvalOptions, w
     latents = standing_stats.standing_latents(
         latent_key, options.standing_stats_batches, config.batch_size, config.model.z_dim,
         config.model.num_classes, options.truncation, mesh)
-    train_apply = steps.generator_train_apply(
-        generator, mesh, config.model.bn_axis_name)
+    train_apply = generator_train_apply(generator, mesh, config.model.per_device_bn)
     g_state = standing_stats.standing_statistics(train_apply, params, g_state, latents,
                                                  sampling_key, mesh)
   return RestoredGenerator(generator, {"params": params, **g_state}, step, checkpoint,

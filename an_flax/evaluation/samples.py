@@ -27,11 +27,11 @@ import numpy as np
 from absl import logging
 from flax import traverse_util
 
+from an_flax.evaluation import options as options_lib
 from an_flax.evaluation.generate import Sampler, sample_z, uniform_labels
-from an_flax.evaluation.options import EvalOptions
 from an_flax.evaluation.restore import restore_generator
-from an_flax.training import mesh as mesh_lib
-from an_flax.training import visualize
+from an_flax.runtime import mesh as mesh_lib
+from an_flax.runtime import pictures
 
 SHEET_ROWS, SHEET_COLUMNS = 4, 8
 INTERP_STEPS = 8
@@ -58,19 +58,21 @@ def blend_class_tables(params: Any, num_classes: int, first: int, second: int,
 def write_samples(config: ml_collections.ConfigDict, workdir: str,
                   step: int | None = None) -> str:
   """Writes the pictures and files listed in the module docstring; returns their folder."""
-  options = EvalOptions.from_config(config)
-  mesh = mesh_lib.create_mesh(config.model.bn_axis_name)
-  restored = restore_generator(config, options, workdir, mesh, step)
+  options_lib.check_eval_config(config)
+  options = config.eval
+  mesh = mesh_lib.create_mesh()
+  restored = restore_generator(config, workdir, mesh, step)
   z_dim, num_classes = config.model.z_dim, config.model.num_classes
-  sampler = Sampler(restored.generator, mesh, options.batch_size, z_dim, options.truncation)
+  sampler = Sampler(restored.generator, mesh, options_lib.batch_size(config), z_dim,
+                    options.truncation)
   variables = restored.variables
-  classes = list(options.sample_classes) or visualize.sample_classes(num_classes, SHEET_CLASSES)
+  classes = list(options.sample_classes) or pictures.sample_classes(num_classes, SHEET_CLASSES)
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), SAMPLES_STREAM)
   draw = lambda stream, num: np.asarray(
       sample_z(jax.random.fold_in(key, stream), num, z_dim, options.truncation))
   out = os.path.join(workdir, f"samples_{restored.step}")
-  write = lambda name, images, rows: visualize.write_png(
-      os.path.join(out, name), visualize.grid(images, rows))
+  write = lambda name, images, rows: pictures.write_png(
+      os.path.join(out, name), pictures.grid(images, rows))
 
   per_sheet = SHEET_ROWS * SHEET_COLUMNS
   images = sampler.images(variables, draw(0, per_sheet * len(classes)),

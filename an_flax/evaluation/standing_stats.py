@@ -6,7 +6,7 @@ in BigGAN-PyTorch) therefore resets them and runs G_ema in train mode on fresh z
 for a few batches with momentum None, i.e. a plain average. Here each BatchNorm's running
 mean and variance become the average over `num_batches` passes of its batch mean and batch
 variance. Passes use the training batch size and BatchNorm grouping (global batch, or per
-device with `model.bn_axis_name`), so every batch statistic is of the kind training
+device with `model.per_device_bn`), so every batch statistic is of the kind training
 normalised with; variances are flax's biased batch variances, the quantity flax keeps.
 Spectral-norm vectors advanced by the train-mode passes are discarded.
 """
@@ -19,11 +19,11 @@ import jax.numpy as jnp
 from jax.sharding import Mesh
 
 from an_flax.evaluation.generate import sample_z
-from an_flax.training import mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib
 
 Variables = Any
 # (params, state, z, labels, rng) -> (images, new state, orthogonal penalty): G in train
-# mode, as `an_flax.training.steps` builds it.
+# mode, as `an_flax.training.state.generator_train_apply` builds it.
 TrainApply = Callable[..., Tuple[jax.Array, Variables, jax.Array]]
 
 

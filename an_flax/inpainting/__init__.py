@@ -6,6 +6,7 @@
   fill.fill(config, workdir, image, mask, output)          one picture (`inpaint.py fill`)
 
 Modules: config (validation), batches (input pipeline), losses, vgg19 (ID-MRF
-features), steps (state and the compiled WGAN-GP step); the mesh, checkpoints,
-loop and pictures are the GAN trainer's (`an_flax.training`).
+features), steps (state and the compiled WGAN-GP step). The mesh, checkpoints,
+loop and pictures are the shared runtime's (`an_flax.runtime`); nothing here imports
+the GAN task.
 """

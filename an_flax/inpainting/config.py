@@ -1,37 +1,22 @@
 """Inpainting config validation: every field known, typed and consistent, before compiling.
 
-The typing rules are the GAN trainer's (`an_flax.training.configuration`); the
-schema and the consistency checks are the inpainting task's.
+The fields, their types and defaults are those of `configs/inpainting/inpaint_default.py`
+(the schema, read by `an_flax.runtime.config_checks`); this module adds the checks
+between fields.
 """
 
 import math
 import os
-from typing import Any, Dict
 
 import jax
 import ml_collections
 
 from an_flax.data import masks as masks_lib
 from an_flax.models.inpainting import NON_LOCAL_KINDS
-from an_flax.training import configuration, mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib
+from an_flax.runtime.config_checks import check, check_fields, schema_of
 
-NoneType = type(None)
-SCHEMA: Dict[str, Any] = {
-    "task": str, "seed": int, "batch_size": int, "num_train_steps": int,
-    "dataset": {"name": str, "data_dir": (str, NoneType), "manual_dir": (str, NoneType),
-                "image_size": int, "cache": bool, "split": str, "eval_split": str,
-                "shuffle_buffer": int},
-    "model": {"width": int, "critic_width": int, "non_local": str, "num_entities": int},
-    "masks": {"kind": str},
-    "optim": {"lr": float, "b1": float, "b2": float, "critic_steps": int},
-    "loss": {"coarse_l1_weight": float, "refined_l1_weight": float, "hole_l1_weight": float,
-             "known_l1_weight": float, "discount_gamma": float, "adversarial_weight": float,
-             "gradient_penalty_weight": float, "orthogonal_weight": float,
-             "id_mrf_weight": float, "vgg19_weights": str},
-    "checkpoint": {"every_steps": int, "keep": int},
-    "log_every_steps": int, "picture_every_steps": int,
-    "eval": {"batch_size": int, "num_examples": int, "free_form": bool, "mask_seed": int},
-}
+DEFAULT_CONFIG = "configs/inpainting/inpaint_default.py"
 MASK_KINDS = ("rectangle", "free_form")
 
 
@@ -48,8 +33,7 @@ def validate_config(config: ml_collections.ConfigDict, training: bool = True) ->
   With `training`, also FileNotFoundError when the ID-MRF loss is on and its
   VGG19 weights file is missing (evaluation and inpainting do not need it).
   """
-  check = configuration.check
-  given = configuration.check_fields(config, SCHEMA)
+  given = check_fields(config, schema_of(DEFAULT_CONFIG))
 
   check(config.task == "inpainting", "task", f"{config.task!r} is not 'inpainting'")
   size = config.dataset.image_size
@@ -75,7 +59,7 @@ def validate_config(config: ml_collections.ConfigDict, training: bool = True) ->
   check(config.optim.critic_steps >= 1, "optim.critic_steps", "must be at least 1")
   for field in ("optim.b1", "optim.b2"):
     check(0.0 <= given[field] < 1.0, field, "must lie in [0, 1)")
-  for field in SCHEMA["loss"]:
+  for field in config.loss:
     if field not in ("discount_gamma", "vgg19_weights"):
       check(config.loss[field] >= 0, f"loss.{field}", "must be >= 0")
   check(0.0 < config.loss.discount_gamma <= 1.0, "loss.discount_gamma", "must lie in (0, 1]")

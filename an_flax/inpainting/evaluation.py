@@ -25,8 +25,8 @@ from an_flax.inpainting import batches, steps
 from an_flax.inpainting.config import validate_config
 from an_flax.inpainting.trainer import PICTURE_ROWS, picture, restore_or_init
 from an_flax.metrics.image_quality import image_quality
-from an_flax.training import mesh as mesh_lib, visualize
-from an_flax.training.checkpoints import Checkpointer
+from an_flax.runtime import mesh as mesh_lib, pictures
+from an_flax.runtime.checkpoints import Checkpointer
 
 _free_form = jax.jit(masks_lib.free_form, static_argnums=(1, 2))
 
@@ -83,7 +83,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
       if index == 0 and jax.process_index() == 0:
         shown = multihost_utils.process_allgather({**outputs, "truth": batch["image"]}, tiled=True)
         shown = {k: v[:PICTURE_ROWS] for k, v in shown.items()}
-        visualize.write_png(os.path.join(out_dir, f"step_{step:06d}_{kind}.png"),
+        pictures.write_png(os.path.join(out_dir, f"step_{step:06d}_{kind}.png"),
                             picture(shown, shown.pop("truth")))
 
   results = {kind: {name: float(np.mean(values)) for name, values in metric.items()}

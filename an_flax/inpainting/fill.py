@@ -19,7 +19,7 @@ from an_flax.inpainting import steps
 from an_flax.inpainting.config import min_image_size, validate_config
 from an_flax.inpainting.evaluation import newest_checkpointer
 from an_flax.inpainting.trainer import restore_or_init
-from an_flax.training import mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib
 
 
 class FillError(ValueError):

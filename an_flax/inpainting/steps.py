@@ -1,6 +1,6 @@
 """Inpainting train state, the compiled WGAN-GP step, and the compiled inpaint function.
 
-Like the GAN trainer's step (`an_flax.training.steps`): one jit over a mesh,
+Like the GAN task's step: one jit over a mesh,
 state replicated and donated, batch split along 'data' on dimension 1. A
 step runs `critic_steps` critic updates, each on its own batch and its own
 random holes, then one generator update on one more batch:
@@ -29,7 +29,7 @@ from an_flax.data import masks as masks_lib
 from an_flax.inpainting import losses
 from an_flax.inpainting.vgg19 import VGG19Features
 from an_flax.models import inpainting, sum_sown_losses
-from an_flax.training import mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib
 
 Batch = Dict[str, jax.Array]
 Metrics = Dict[str, jax.Array]

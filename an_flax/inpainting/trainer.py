@@ -24,8 +24,8 @@ from an_flax.data import masks as masks_lib
 from an_flax.inpainting import batches, steps
 from an_flax.inpainting.config import validate_config
 from an_flax.inpainting.vgg19 import load_vgg19
-from an_flax.training import loop, mesh as mesh_lib, visualize
-from an_flax.training.checkpoints import Checkpointer
+from an_flax.runtime import loop, mesh as mesh_lib, pictures
+from an_flax.runtime.checkpoints import Checkpointer
 
 PICTURE_ROWS = 8
 COLUMNS = ("input", "coarse", "refined", "composite", "ground truth")
@@ -54,12 +54,12 @@ def restore_or_init(config: ml_collections.ConfigDict, mesh: Mesh, checkpointer:
 
 def picture(outputs: Dict[str, np.ndarray], ground_truth: np.ndarray) -> np.ndarray:
   """One row per example: input, coarse, refined, composite, ground truth[, AN layout argmax]."""
-  tiles = [visualize.to_uint8(outputs[name]) for name in COLUMNS[:-1]]
+  tiles = [pictures.to_uint8(outputs[name]) for name in COLUMNS[:-1]]
   tiles.append(np.asarray(ground_truth, np.uint8))
   if "layout" in outputs:
-    tiles.append(visualize.layout_tiles(outputs["layout"], ground_truth.shape[1])[:, 0])
+    tiles.append(pictures.layout_tiles(outputs["layout"], ground_truth.shape[1])[:, 0])
   row = np.stack(tiles, axis=1)
-  return visualize.grid(row.reshape((-1,) + row.shape[2:]), rows=row.shape[0])
+  return pictures.grid(row.reshape((-1,) + row.shape[2:]), rows=row.shape[0])
 
 
 class _Pictures:
@@ -82,7 +82,7 @@ class _Pictures:
     sheet = picture(outputs, outputs.pop("ground truth"))
     path = os.path.join(self._workdir, "pictures", f"step_{step:06d}.png")
     if jax.process_index() == 0:
-      visualize.write_png(path, sheet)
+      pictures.write_png(path, sheet)
       self._writer.write_images(step, {"inpainting": sheet[None]})
     return path
 

@@ -88,15 +88,13 @@ class UpBlock(nn.Module):
   num_classes: int
   spectral: bool
   inner: Optional[NonLocal] = None
-  bn_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array, train: bool) -> jax.Array:
     conv = lambda kernel, name: SNConv(
         self.features, (kernel, kernel), spectral=self.spectral, dtype=self.dtype, name=name)
-    cbn = lambda name: ConditionalBatchNorm(
-        self.num_classes, axis_name=self.bn_axis_name, dtype=self.dtype, name=name)
+    cbn = lambda name: ConditionalBatchNorm(self.num_classes, dtype=self.dtype, name=name)
     h = nn.relu(cbn("bn1")(x, labels, train))
     h = conv(3, "conv1")(upsample_nearest(h), train)
     if self.inner is not None:

@@ -22,7 +22,7 @@ head (sum-pooled features, linear, projection) are float32.
 """
 
 import math
-from typing import Any, Mapping, Optional, Sequence, Tuple
+from typing import Any, Mapping, Sequence, Tuple
 
 import flax.linen as nn
 import jax
@@ -42,12 +42,9 @@ class Generator(nn.Module):
   (after-block modules), 'block{i}/nonlocal' (inside-block modules), 'bn',
   'conv_out'.
 
-  `bn_axis_name` is the BatchNorms' `axis_name`. None: statistics of the batch
-  the apply sees (the global batch under jit, even with a sharded batch; the
-  device's shard inside shard_map). A name: statistics averaged over that
-  named axis, i.e. the global batch again inside shard_map over it. Per-device
-  statistics are therefore shard_map with bn_axis_name=None, followed by a
-  pmean of the returned 'batch_stats' so the running averages stay replicated.
+  BatchNorm statistics are those of the batch the apply sees: the global batch
+  under jit, even with a sharded batch; the device's rows inside shard_map
+  (per-device statistics, `an_flax.training.state.generator_train_apply`).
   """
 
   num_classes: int
@@ -55,7 +52,6 @@ class Generator(nn.Module):
   multipliers: Sequence[int] = (16, 16, 8, 4, 2, 1)
   spectral: bool = True
   nonlocal_: NonLocal = NonLocal()
-  bn_axis_name: Optional[str] = None
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -68,13 +64,12 @@ class Generator(nn.Module):
     for i, features in enumerate(widths[1:]):
       resolution *= 2
       inner = self.nonlocal_ if self.nonlocal_.in_block(resolution) else None
-      x = UpBlock(features, self.num_classes, self.spectral, inner=inner,
-                  bn_axis_name=self.bn_axis_name, dtype=self.dtype, name=f"block{i}")(
-                      x, labels, train)
+      x = UpBlock(features, self.num_classes, self.spectral, inner=inner, dtype=self.dtype,
+                  name=f"block{i}")(x, labels, train)
       if self.nonlocal_.after_block(resolution):
         x = self.nonlocal_.module(self.spectral, self.dtype, f"nonlocal{resolution}")(x, train)
-    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, axis_name=self.bn_axis_name,
-                     dtype=self.dtype, force_float32_reductions=True, name="bn")(x)
+    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
+                     force_float32_reductions=True, name="bn")(x)
     x = SNConv(3, (3, 3), spectral=self.spectral, dtype=self.dtype, name="conv_out")(
         nn.relu(x), train)
     return jnp.tanh(x.astype(jnp.float32))
@@ -221,8 +216,8 @@ def build_models(cfg: Mapping[str, Any]) -> Tuple[Generator, Discriminator]:
   Fields: resolution, num_classes, z_dim, g_ch, d_ch, g_multipliers,
   d_multipliers, g_spectral_norm, g_nonlocal / d_nonlocal {kind, resolutions,
   inside_blocks}, an {num_entities, kappa, key_pool, sampling, affine, eps,
-  orthogonal_form}, dtype, bn_axis_name; optional d_final_resolution (where D
-  stops downsampling; default 8 at resolution 32, as SN-GAN's CIFAR D, else 4
+  orthogonal_form}, dtype; optional d_final_resolution (where D stops
+  downsampling; None or absent: 8 at resolution 32, as SN-GAN's CIFAR D, else 4
   as SN-GAN's / SA-GAN's ImageNet D). Raises ValueError naming the offending
   field and what to do.
   """
@@ -255,10 +250,6 @@ def build_models(cfg: Mapping[str, Any]) -> Tuple[Generator, Discriminator]:
   dtype_name = _get(cfg, "dtype")
   if dtype_name not in _DTYPES:
     _fail("dtype", f"unknown {dtype_name!r}", f"use one of {sorted(_DTYPES)}")
-  bn_axis_name = _get(cfg, "bn_axis_name")
-  if bn_axis_name is not None and (not isinstance(bn_axis_name, str) or not bn_axis_name):
-    _fail("bn_axis_name", f"got {bn_axis_name!r}",
-          "use None (global-batch statistics) or the shard_map axis name")
 
   an = _an_options(cfg)
   g_ch, d_ch = _get(cfg, "g_ch"), _get(cfg, "d_ch")
@@ -274,8 +265,7 @@ def build_models(cfg: Mapping[str, Any]) -> Tuple[Generator, Discriminator]:
   dtype = _DTYPES[dtype_name]
   generator = Generator(
       num_classes=cfg["num_classes"], ch=g_ch, multipliers=g_mults,
-      spectral=bool(_get(cfg, "g_spectral_norm")), nonlocal_=g_nonlocal,
-      bn_axis_name=bn_axis_name, dtype=dtype)
+      spectral=bool(_get(cfg, "g_spectral_norm")), nonlocal_=g_nonlocal, dtype=dtype)
   discriminator = Discriminator(
       num_classes=cfg["num_classes"], ch=d_ch, multipliers=d_mults, final_resolution=final,
       nonlocal_=d_nonlocal, dtype=dtype)

@@ -1,11 +1,13 @@
-"""The train state: one pytree with G, D, both optimisers and G's EMA.
+"""The train state: one pytree with G, D, both optimisers and G's EMA; how G's part advances.
 
 Everything a run needs to continue bit-for-bit lives here, so a checkpoint is
 just this pytree. Optax transformations are not state; they are rebuilt from
-the config (`make_optimizers`) and passed to the step.
+the config (`make_optimizers`) and passed to the step. Evaluation restores
+checkpoints through this module (and re-estimates G's BatchNorm statistics
+with `generator_train_apply`), never through the trainer.
 """
 
-from typing import Any, Tuple
+from typing import Any, Callable, Tuple
 
 import flax
 import flax.linen as nn
@@ -13,8 +15,14 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from jax.sharding import Mesh, PartitionSpec as P
+
+from an_flax.models import sum_sown_losses
+from an_flax.runtime import mesh as mesh_lib
 
 Variables = Any  # nested dict of arrays
+# (params, state, z, labels, rng) -> (images, new state, summed orthogonal penalty)
+GenerateFn = Callable[..., Tuple[jax.Array, Variables, jax.Array]]
 
 # Variable collections that are state (not parameters) of each network.
 G_STATE_COLLECTIONS = ("batch_stats", "spectral")
@@ -100,3 +108,34 @@ def update_ema(ema: Variables, new: Variables, step: jax.Array,
   """
   decay = jnp.where(step >= config.ema.start_step, config.ema.decay, 0.0)
   return jax.tree.map(lambda e, n: (decay * e + (1.0 - decay) * n).astype(n.dtype), ema, new)
+
+
+def generator_train_apply(generator: nn.Module, mesh: Mesh, per_device_bn: bool) -> GenerateFn:
+  """G in train mode, advancing its BatchNorm statistics and spectral-norm vectors.
+
+  Under plain jit BatchNorm sees the global batch. With `per_device_bn` G runs in
+  shard_map, so each device normalises its own rows (what PyTorch DataParallel
+  baselines effectively did); the running statistics are then averaged over devices
+  so the state stays replicated.
+  """
+
+  def generate(params, state, z, labels, rng):
+    images, mutated = generator.apply(
+        {"params": params, **state}, z, labels, train=True, rngs={"sampling": rng},
+        mutable=["batch_stats", "spectral", "losses"])
+    new_state = {name: mutated.get(name, {}) for name in state}
+    return images, new_state, sum_sown_losses(mutated.get("losses", {}))
+
+  if not per_device_bn:
+    return generate
+
+  def per_device(params, state, z, labels, rng):
+    rng = jax.random.fold_in(rng, jax.lax.axis_index(mesh_lib.DATA_AXIS))
+    images, new_state, orthogonal = generate(params, state, z, labels, rng)
+    new_state = dict(new_state, batch_stats=jax.lax.pmean(
+        new_state.get("batch_stats", {}), mesh_lib.DATA_AXIS))
+    return images, new_state, orthogonal
+
+  data = P(mesh_lib.DATA_AXIS)
+  return jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(), data, data, P()),
+                       out_specs=(data, P(), P()))

@@ -21,43 +21,15 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
-from jax.sharding import Mesh, PartitionSpec as P
+from jax.sharding import Mesh
 
 from an_flax.models import sum_sown_losses
-from an_flax.training import losses, mesh as mesh_lib
-from an_flax.training.state import TrainState, update_ema
+from an_flax.runtime import mesh as mesh_lib
+from an_flax.training import losses
+from an_flax.training.state import TrainState, generator_train_apply, update_ema
 
 Batch = Dict[str, jax.Array]
 Metrics = Dict[str, jax.Array]
-# (params, state, z, labels, rng) -> (images, new state, summed orthogonal penalty)
-GenerateFn = Callable[..., Tuple[jax.Array, Any, jax.Array]]
-
-
-def generator_train_apply(generator: nn.Module, mesh: Mesh, bn_axis_name: str | None
-                           ) -> GenerateFn:
-  """G in train mode. Global-batch BN under plain jit; per-device BN in shard_map."""
-
-  def generate(params, state, z, labels, rng):
-    images, mutated = generator.apply(
-        {"params": params, **state}, z, labels, train=True, rngs={"sampling": rng},
-        mutable=["batch_stats", "spectral", "losses"])
-    new_state = {name: mutated.get(name, {}) for name in state}
-    return images, new_state, sum_sown_losses(mutated.get("losses", {}))
-
-  if bn_axis_name is None:
-    return generate
-
-  def per_device(params, state, z, labels, rng):
-    rng = jax.random.fold_in(rng, jax.lax.axis_index(mesh_lib.DATA_AXIS))
-    images, new_state, orthogonal = generate(params, state, z, labels, rng)
-    # Statistics were per device; keep the state replicated with their mean.
-    new_state = dict(new_state, batch_stats=jax.lax.pmean(
-        new_state.get("batch_stats", {}), mesh_lib.DATA_AXIS))
-    return images, new_state, orthogonal
-
-  data = P(mesh_lib.DATA_AXIS)
-  return jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(), data, data, P()),
-                       out_specs=(data, P(), P()))
 
 
 def _all_finite(tree: Any) -> jax.Array:
@@ -69,7 +41,7 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
                     d_tx: optax.GradientTransformation, mesh: Mesh
                     ) -> Callable[[TrainState, Batch], Tuple[TrainState, Metrics]]:
   """The compiled step: state replicated and donated, batch split on dimension 1."""
-  generate = generator_train_apply(generator, mesh, config.model.bn_axis_name)
+  generate = generator_train_apply(generator, mesh, config.model.per_device_bn)
   orthogonal_weight = config.loss.orthogonal_weight
   num_classes, z_dim = config.model.num_classes, config.model.z_dim
   batch_spec = mesh_lib.batch_sharding(mesh)

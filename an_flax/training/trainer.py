@@ -1,31 +1,29 @@
 """`train_and_evaluate`: the training loop around the compiled step.
 
 It validates the config, builds the mesh, restores the newest checkpoint of
-`workdir` (or initialises), then steps, logs, draws pictures and saves until
-`num_train_steps` or SIGTERM. Non-finite losses or parameters stop the run
-before anything bad is saved.
+`workdir` (or initialises), then steps, logs, draws pictures, runs the
+evaluators it is given and saves until `num_train_steps` or SIGTERM.
+Non-finite losses or parameters stop the run before anything bad is saved.
 """
 
 import functools
 import os
 import time
-from typing import Callable, Dict
+from typing import Any, Dict, Protocol, Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
 from clu import metric_writers, parameter_overview, periodic_actions
 
 from an_flax.data import input_pipeline
-from an_flax.evaluation.evaluate import make_training_fid
 from an_flax.models import build_models
-from an_flax.training import mesh as mesh_lib
-from an_flax.training import loop, steps, visualize
-from an_flax.training.checkpoints import Checkpointer
-from an_flax.training.configuration import validate_config
+from an_flax.runtime import loop, mesh as mesh_lib, pictures as pictures_lib
+from an_flax.runtime.checkpoints import Checkpointer
+from an_flax.training import steps
+from an_flax.training.config import validate_config
 from an_flax.training.state import TrainState, create_train_state, make_optimizers
 
 SAMPLE_ROWS = 10  # classes shown in a sample sheet
@@ -33,12 +31,25 @@ SAMPLE_COLUMNS = 8  # noise vectors per class, shared by all rows
 LAYOUT_EXAMPLES = 6  # sheet rows shown in a layout picture
 
 
+class Evaluator(Protocol):
+  """Scores G_ema during training; built from the config by the entry point (train.py).
+
+  Called with G_ema's variables ({'params', 'batch_stats', 'spectral'}) every
+  `every_steps` steps and at the last step, on every process; returns named scalars.
+  """
+
+  every_steps: int
+
+  def __call__(self, variables: Any) -> Dict[str, float]:
+    ...
+
+
 class _Pictures:
   """Class-conditional sample sheets and AN layout maps of G_ema on fixed noise."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, sample_fn,
                writer: metric_writers.MetricWriter):
-    classes = visualize.sample_classes(config.model.num_classes, SAMPLE_ROWS)
+    classes = pictures_lib.sample_classes(config.model.num_classes, SAMPLE_ROWS)
     noise = jax.random.normal(jax.random.PRNGKey(config.seed + 1),
                               (SAMPLE_COLUMNS, config.model.z_dim))
     self._rows = len(classes)
@@ -52,8 +63,8 @@ class _Pictures:
     if jax.process_index() > 0:
       return
     if samples:
-      sheet = visualize.sample_sheet(images, self._rows)
-      visualize.write_png(os.path.join(self._workdir, "samples", f"step_{step:06d}.png"), sheet)
+      sheet = pictures_lib.sample_sheet(images, self._rows)
+      pictures_lib.write_png(os.path.join(self._workdir, "samples", f"step_{step:06d}.png"), sheet)
       self._writer.write_images(step, {"samples": sheet[None]})
     if layouts:
       self._write_layouts(step, images, {**{f"G/{k}": v for k, v in g_layouts.items()},
@@ -66,29 +77,11 @@ class _Pictures:
         self._warned_no_layouts = True
       return
     pick = np.arange(min(self._rows, LAYOUT_EXAMPLES)) * SAMPLE_COLUMNS  # one per class
-    picture = visualize.layout_picture(images[pick], {k: v[pick] for k, v in layouts.items()})
-    visualize.write_png(os.path.join(self._workdir, "layouts", f"step_{step:06d}.png"), picture)
+    picture = pictures_lib.layout_picture(images[pick], {k: v[pick] for k, v in layouts.items()})
+    pictures_lib.write_png(os.path.join(self._workdir, "layouts", f"step_{step:06d}.png"), picture)
     self._writer.write_images(step, {"layouts": picture[None]})
     logging.info("Layout picture rows: image, then per module (%s) argmax + entity maps.",
                  ", ".join(sorted(layouts)))
-
-
-def _periodic_fid(config: ml_collections.ConfigDict,
-                  training_fid: Callable[[TrainState], Dict[str, float]],
-                  writer: metric_writers.MetricWriter) -> periodic_actions.PeriodicCallback:
-  """Writes G_ema's `fid` and `inception_score` every `config.eval.fid_every_steps` steps
-  and at the last step."""
-
-  def write_fid(step: int, t: float, state: TrainState) -> None:
-    del t  # the time of the trigger; unused
-    scores = training_fid(state)
-    logging.info("Step %d: FID %.6g, Inception Score %.6g (%d samples of G_ema).", step,
-                 scores["fid"], scores["inception_score"], config.eval.fid_num_samples)
-    writer.write_scalars(step, scores)
-
-  return periodic_actions.PeriodicCallback(
-      every_steps=config.eval.fid_every_steps, on_steps=[config.num_train_steps],
-      callback_fn=write_fid)
 
 
 def restore_or_initialize(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
@@ -108,20 +101,27 @@ def restore_or_initialize(config: ml_collections.ConfigDict, mesh: jax.sharding.
   return checkpointer.restore(step, abstract, config)
 
 
-def fingerprint(state: TrainState) -> float:
-  """Sum of |x| over the state's float arrays, in float64: a cheap equality check."""
-  leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(mesh_lib.to_host(state))
-            if jnp.issubdtype(x.dtype, jnp.floating)]
-  return float(sum(np.abs(x).sum() for x in leaves))
+def due_evaluators(evaluators: Sequence[Evaluator], step: int, last: bool) -> list[Evaluator]:
+  """The evaluators to run after `step`: every `every_steps` steps, and all at the last."""
+  return [e for e in evaluators if last or loop.every(step, e.every_steps)]
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+def _evaluate(evaluators: Sequence[Evaluator], state: TrainState, step: int,
+              writer: metric_writers.MetricWriter) -> None:
+  """Runs `evaluators` on G_ema and writes their scores."""
+  variables = {"params": state.ema_params, **state.ema_state}
+  for evaluator in evaluators:
+    scores = evaluator(variables)
+    logging.info("Step %d: %s.", step,
+                 ", ".join(f"{name} {value:.6g}" for name, value in sorted(scores.items())))
+    writer.write_scalars(step, scores)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       evaluators: Sequence[Evaluator] = ()) -> TrainState:
   """Trains until `config.num_train_steps` (resuming from `workdir`); returns the state."""
   validate_config(config)
-  mesh = mesh_lib.create_mesh(config.model.bn_axis_name)
-  # Loads the Inception weights and reference statistics first: a missing file fails now.
-  training_fid = (make_training_fid(config, mesh) if config.eval.fid_every_steps > 0
-                  else None)
+  mesh = mesh_lib.create_mesh()
   generator, discriminator = build_models(config.model)
   g_tx, d_tx = make_optimizers(config)
   checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
@@ -137,7 +137,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   train_step = steps.make_train_step(config, generator, discriminator, g_tx, d_tx, mesh)
   pictures = _Pictures(config, workdir, steps.make_sample_fn(generator, discriminator, mesh),
                        writer)
-  fid = _periodic_fid(config, training_fid, writer) if training_fid else None
   d_steps = config.optim.d_steps
   iterator = input_pipeline.create_train_iterator(config, start_step * d_steps)
   report = periodic_actions.ReportProgress(
@@ -172,12 +171,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       if (samples or layouts) and not stop:  # a preempted job has no time for pictures
         with report.timed("pictures"):
           pictures(state, step, samples, layouts)
-      if fid is not None and not stop:
-        with report.timed("fid"):
-          fid(step, state=state)
+      due = due_evaluators(evaluators, step, last)
+      if due and not stop:
+        with report.timed("evaluation"):
+          _evaluate(due, state, step, writer)
       if stop:
         logging.warning("Stopping at step %d on SIGTERM after saving a checkpoint.", step)
         break
-  logging.info("Finished at step %d; state fingerprint %r.", int(mesh_lib.to_host(state.step)),
-               fingerprint(state))
+  logging.info("Finished at step %d.", int(mesh_lib.to_host(state.step)))
   return state

@@ -8,7 +8,7 @@ import pytest
 from an_flax.inpainting import steps
 from an_flax.inpainting.config import validate_config
 from an_flax.inpainting.vgg19 import VGG19Features
-from an_flax.training import mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib
 from configs.inpainting import (celebahq_an, inpaint_default, paris_streetview_an,
                                 paris_streetview_none, paris_streetview_self_attention)
 

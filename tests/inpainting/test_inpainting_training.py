@@ -7,7 +7,7 @@ import optax
 from jax.sharding import Mesh
 
 from an_flax.inpainting import steps
-from an_flax.training import mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib
 from configs.inpainting import inpaint_default
 
 

@@ -18,14 +18,14 @@ def nonlocal_config(kind: str = "none", resolutions: tuple = (), inside_blocks: 
 def model_config(resolution: int = 32, ch: int = 8, g_multipliers: tuple = (4, 2, 2, 1),
                  d_multipliers: tuple = (1, 2, 2, 2), num_classes: int = 10, z_dim: int = 16,
                  g_spectral_norm: bool = True, g_nonlocal=None, d_nonlocal=None,
-                 dtype: str = "float32", bn_axis_name=None, **an) -> ml_collections.ConfigDict:
+                 dtype: str = "float32", **an) -> ml_collections.ConfigDict:
   """A tiny model by default (32x32, width 8, 10 classes)."""
   return ml_collections.ConfigDict(dict(
       resolution=resolution, num_classes=num_classes, z_dim=z_dim, g_ch=ch, d_ch=ch,
       g_multipliers=tuple(g_multipliers), d_multipliers=tuple(d_multipliers),
       g_spectral_norm=g_spectral_norm,
       g_nonlocal=g_nonlocal or nonlocal_config(), d_nonlocal=d_nonlocal or nonlocal_config(),
-      an={**AN_DEFAULTS, **an}, dtype=dtype, bn_axis_name=bn_axis_name))
+      an={**AN_DEFAULTS, **an}, dtype=dtype))
 
 
 def imagenet128_config(kind: str = "none", g_spectral_norm: bool = True

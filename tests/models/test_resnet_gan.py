@@ -315,30 +315,6 @@ def test_bfloat16_close_to_float32():
 
 
 # ----------------------------------------------------------------------------
-# BatchNorm axis name.
-
-def test_bn_axis_name_averages_statistics_over_that_axis():
-  """bn_axis_name is BatchNorm's axis_name. Under a named axis (shard_map's, or
-  vmap's as here: same collectives, far cheaper to compile on CPU) it averages
-  the statistics over that axis, giving the global-batch statistics that plain
-  jit gives; with None, each slice ("device") uses its own statistics."""
-  g_vars, *_ = run_models(model_config())
-  z, _, _ = _inputs(model_config(), batch=8)
-  labels = jnp.arange(8) % 10
-  apply = lambda generator: lambda z, y: generator.apply(
-      g_vars, z, y, train=True, mutable=STATE)[0]
-  reference = apply(build_models(model_config())[0])(z, labels)
-
-  def per_slice(bn_axis_name):
-    generator = build_models(model_config(bn_axis_name=bn_axis_name))[0]
-    out = jax.vmap(apply(generator), axis_name="data")(z.reshape(4, 2, -1), labels.reshape(4, 2))
-    return out.reshape(reference.shape)
-
-  np.testing.assert_allclose(per_slice("data"), reference, atol=2e-5)
-  assert float(jnp.max(jnp.abs(per_slice(None) - reference))) > 1e-3
-
-
-# ----------------------------------------------------------------------------
 # Configuration errors.
 
 @pytest.mark.parametrize("field, value, message", [
@@ -347,7 +323,6 @@ def test_bn_axis_name_averages_statistics_over_that_axis():
     ("d_multipliers", (1, 2), "model.d_multipliers"),
     ("num_classes", 0, "model.num_classes"),
     ("dtype", "float16", "model.dtype"),
-    ("bn_axis_name", "", "model.bn_axis_name"),
     ("g_nonlocal", nonlocal_config("attention", (16,)), "model.g_nonlocal.kind"),
     ("g_nonlocal", nonlocal_config("self_attention", (64,)), "model.g_nonlocal.resolutions"),
     ("d_nonlocal", nonlocal_config("self_attention", (32,)), "model.d_nonlocal.resolutions"),

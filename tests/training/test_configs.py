@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from an_flax.models import build_models
-from an_flax.training.configuration import validate_config
+from an_flax.training.config import validate_config
 from configs import default
 from training.helpers import REPO
 
@@ -54,7 +54,11 @@ def test_shipped_config_builds_abstractly(name, record_property):
     ("optim.d_steps", 0, "config.optim.d_steps: must be at least 1"),
     ("optim.lr_decay", "cosine", "config.optim.lr_decay: unknown 'cosine'"),
     ("model.g_nonlocal.kind", "transformer", "config.model.g_nonlocal.kind: unknown kind"),
-    ("model.bn_axis_name", "data", "config.model.bn_axis_name='data' is the mesh's batch axis"),
+    ("model.bn_axis_name", "data", "config.model.bn_axis_name: was replaced by "
+     "config.model.per_device_bn"),
+    ("model.per_device_bn", "yes", "config.model.per_device_bn: 'yes' is not of type bool"),
+    ("eval.num_sample", 10, "config.eval.num_sample: unknown field"),
+    ("eval.batch_size", 12.5, "config.eval.batch_size: 12.5 is not of type int or NoneType"),
 ])
 def test_bad_config_is_rejected_naming_the_field(field, value, message):
   config = default.get_config()

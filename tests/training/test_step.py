@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from an_flax.models import build_models
-from an_flax.training import mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib
 from an_flax.training import state as state_lib
 from an_flax.training import steps
 from training.helpers import FAST_COMPILE, TINY, override
@@ -41,11 +41,11 @@ def random_batch(config):
 
 
 @functools.lru_cache(maxsize=None)
-def one_step(name: str, num_devices: int, bn_axis_name: str | None = None):
+def one_step(name: str, num_devices: int, per_device_bn: bool = False):
   """(initial state, state after one step, metrics), on host, over the first devices."""
   config = tiny_family_config(name)
-  config.model.bn_axis_name = bn_axis_name
-  mesh = mesh_lib.create_mesh(bn_axis_name, jax.devices()[:num_devices])
+  config.model.per_device_bn = per_device_bn
+  mesh = mesh_lib.create_mesh(jax.devices()[:num_devices])
   generator, discriminator = build_models(config.model)
   g_tx, d_tx = state_lib.make_optimizers(config)
   init = jax.jit(lambda key: state_lib.create_train_state(
@@ -126,18 +126,16 @@ def test_one_and_eight_devices_give_the_same_state():
 
 
 def test_per_device_batch_norm_uses_each_devices_statistics():
-  """bn_axis_name set: each device normalises its own rows; running stats are averaged."""
+  """per_device_bn: each device normalises its own rows; running stats are averaged."""
   config = tiny_family_config("cifar10_sngan")
   generator, _ = build_models(config.model)
-  config.model.bn_axis_name = "bn"
-  per_device_generator, _ = build_models(config.model)
-  mesh = mesh_lib.create_mesh("bn", jax.devices())
+  mesh = mesh_lib.create_mesh(jax.devices())
   z = jax.random.normal(jax.random.PRNGKey(1), (16, config.model.z_dim))
   labels = jnp.arange(16) % 10
   variables = jax.jit(generator.init, compiler_options=FAST_COMPILE)(
       jax.random.PRNGKey(0), z[:1], labels[:1])
   params, state = variables["params"], {k: v for k, v in variables.items() if k != "params"}
-  generate = jax.jit(steps.generator_train_apply(per_device_generator, mesh, "bn"),
+  generate = jax.jit(state_lib.generator_train_apply(generator, mesh, per_device_bn=True),
                      compiler_options=FAST_COMPILE)
   images, new_state, _ = generate(params, state, z, labels, jax.random.PRNGKey(2))
 
@@ -152,8 +150,8 @@ def test_per_device_batch_norm_uses_each_devices_statistics():
 
 
 def test_per_device_batch_norm_train_step():
-  """The whole step with bn_axis_name set: finite, replicated, other statistics than global."""
-  _, per_device, metrics = one_step("default", 8, "bn")
+  """The whole step with per_device_bn: finite, replicated, other statistics than global."""
+  _, per_device, metrics = one_step("default", 8, per_device_bn=True)
   _, global_bn, _ = one_step("default", 8)
   assert metrics["finite"] == 1 and all(np.isfinite(v) for v in metrics.values())
   assert int(per_device.step) == 1

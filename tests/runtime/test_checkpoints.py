@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 
 from an_flax.models import build_models
-from an_flax.training import mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib
 from an_flax.training import state as state_lib
-from an_flax.training.checkpoints import Checkpointer
+from an_flax.runtime.checkpoints import Checkpointer
 from configs import default
 from training.helpers import REPO, TINY, override
 
 _KILLED_MID_SAVE = textwrap.dedent("""
     import os, signal, sys
     import jax.numpy as jnp, numpy as np
-    from an_flax.training.checkpoints import Checkpointer
+    from an_flax.runtime.checkpoints import Checkpointer
     from configs import default
     checkpointer = Checkpointer(sys.argv[1], every_steps=1, keep=3)
     checkpointer.save(1, {"w": jnp.arange(4.0)}, default.get_config())

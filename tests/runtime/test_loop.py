@@ -1,40 +1,12 @@
-"""The training loop's pieces: periodic triggers, batch stacking, metric summaries and the
-schedule of the periodic FID (with a stand-in scorer; the real one runs in test_runs.py)."""
+"""The training loop's pieces: periodic triggers, batch stacking and metric summaries."""
 
 import itertools
 
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
-from an_flax.training import loop
-from an_flax.training.trainer import _periodic_fid  # pylint: disable=protected-access
-
-
-class _RecordingWriter:
-  def __init__(self):
-    self.scalars = {}
-
-  def write_scalars(self, step, scalars):
-    self.scalars[step] = dict(scalars)
-
-
-def test_periodic_fid_runs_every_n_steps_and_at_the_last_step():
-  config = ml_collections.ConfigDict({"num_train_steps": 7, "eval": {
-      "fid_every_steps": 3, "fid_num_samples": 10}})
-  scored = []
-
-  def fake_fid(state):
-    scored.append(state)
-    return {"fid": 10.0 - state, "inception_score": 1.0 + state}
-
-  writer = _RecordingWriter()
-  fid = _periodic_fid(config, fake_fid, writer)
-  for step in range(1, 8):
-    fid(step, state=step)  # the "state" is the step: which state was scored
-  assert scored == [3, 6, 7]
-  assert writer.scalars == {s: {"fid": 10.0 - s, "inception_score": 1.0 + s} for s in scored}
+from an_flax.runtime import loop
 
 
 def test_every_and_stack_batches():

@@ -14,8 +14,8 @@ import ml_collections
 import pytest
 
 from an_flax.models import build_models
-from an_flax.training import mesh as mesh_lib
-from an_flax.training.checkpoints import Checkpointer
+from an_flax.runtime import mesh as mesh_lib
+from an_flax.runtime.checkpoints import Checkpointer
 from an_flax.training.state import create_train_state, make_optimizers
 
 ROOT = pathlib.Path(__file__).parents[2]
@@ -62,7 +62,7 @@ def workdir(tmp_path_factory) -> str:
   """
   config = _load_tiny_config()
   workdir = str(tmp_path_factory.mktemp("run"))
-  mesh = mesh_lib.create_mesh(config.model.bn_axis_name)
+  mesh = mesh_lib.create_mesh()
   generator, discriminator = build_models(config.model)
   g_tx, d_tx = make_optimizers(config)
   init = jax.jit(functools.partial(create_train_state, config, generator, discriminator,

@@ -12,9 +12,9 @@ from typing import Any, Dict, Iterator, List, Mapping, Tuple
 import numpy as np
 from clu import metric_writers
 
-from an_flax.training import mesh as mesh_lib
-from an_flax.training.checkpoints import Checkpointer
-from an_flax.training.preemption import PreemptionGuard
+from an_flax.runtime import mesh as mesh_lib
+from an_flax.runtime.checkpoints import Checkpointer
+from an_flax.runtime.preemption import PreemptionGuard
 
 PendingMetrics = List[Tuple[int, Mapping[str, Any]]]  # (step, metrics), oldest first
 

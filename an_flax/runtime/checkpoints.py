@@ -18,7 +18,7 @@ from absl import logging
 
 # Model fields that do not change any array shape: a checkpoint written with
 # another value restores fine (e.g. a float32 run resumed in bfloat16).
-_SHAPE_FREE_MODEL_FIELDS = ("dtype", "bn_axis_name")
+_SHAPE_FREE_MODEL_FIELDS = ("dtype", "per_device_bn")
 
 
 def _config_json(config: ml_collections.ConfigDict) -> dict:

@@ -1,10 +1,7 @@
 """Device mesh, shardings, global batches and multi-process start-up.
 
-One `jax.jit` over a mesh spanning every device of every process: the train
-state is replicated, the batch is split along the mesh's 'data' axis. With
-`config.model.bn_axis_name` set, the mesh gets a second axis of size 1 under
-that name: flax BatchNorm averages its statistics over the axis it names, so
-naming a one-device axis inside `shard_map` gives per-device statistics.
+One `jax.jit` over a mesh spanning every device of every process: the state
+is replicated, the batch is split along the mesh's 'data' axis.
 """
 
 from typing import Any, Mapping, Optional, Sequence
@@ -30,26 +27,18 @@ def initialize_distributed(coordinator_address: Optional[str] = None,
   logging.info("Process %d of %d joined the job.", jax.process_index(), jax.process_count())
 
 
-def check_batch_size(batch_size: int, num_devices: int, num_processes: int) -> None:
+def check_batch_size(batch_size: int, num_devices: int, num_processes: int,
+                     field: str = "batch_size") -> None:
   """A global batch must split evenly over devices (and so over processes)."""
   if batch_size % num_devices or batch_size % num_processes:
     raise ValueError(
-        f"config.batch_size={batch_size} does not divide evenly over the {num_devices} "
+        f"config.{field}={batch_size} does not divide evenly over the {num_devices} "
         f"devices of {num_processes} process(es); use a multiple of {num_devices}.")
 
 
-def create_mesh(bn_axis_name: Optional[str] = None,
-                devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
+def create_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
   """A mesh over `devices` (default: all devices of all processes), batch split along 'data'."""
-  devices = np.asarray(jax.devices() if devices is None else devices)
-  if bn_axis_name is None:
-    return Mesh(devices, (DATA_AXIS,))
-  if bn_axis_name == DATA_AXIS:
-    raise ValueError(
-        f"config.model.bn_axis_name={bn_axis_name!r} is the mesh's batch axis: flax BatchNorm "
-        "averages statistics over the axis it names, which would make them global again. "
-        "Use another name, e.g. 'bn', for per-device statistics.")
-  return Mesh(devices.reshape(-1, 1), (DATA_AXIS, bn_axis_name))
+  return Mesh(np.asarray(jax.devices() if devices is None else devices), (DATA_AXIS,))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -7,8 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from an_flax.evaluation import restore, standing_stats
-from an_flax.evaluation.options import EvalOptions
-from an_flax.training import mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib
 
 
 class _TwoBatchNorms(nn.Module):
@@ -64,10 +63,9 @@ def test_standing_statistics_average_batch_statistics():
 
 
 def test_standing_statistics_replace_g_ema_running_statistics(workdir, tiny_config):
-  mesh = mesh_lib.create_mesh(tiny_config.model.bn_axis_name)
+  mesh = mesh_lib.create_mesh()
   state, _, _ = restore.restore_train_state(tiny_config, workdir, mesh)
-  restored = restore.restore_generator(tiny_config, EvalOptions.from_config(tiny_config),
-                                       workdir, mesh)
+  restored = restore.restore_generator(tiny_config, workdir, mesh)
   assert restored.standing_stats_batches == 2
   stored = jax.tree.leaves(state.ema_state["batch_stats"])
   standing = jax.tree.leaves(restored.variables["batch_stats"])

@@ -9,7 +9,6 @@ import pytest
 from an_flax import metrics
 from an_flax.data import input_pipeline
 from an_flax.evaluation import reference
-from an_flax.evaluation.options import EvalOptions
 
 
 def _extract(images):
@@ -24,8 +23,8 @@ def test_reference_statistics_equal_direct_computation(tiny_config, data_dir, tm
   tiny_config.dataset.data_dir = data_dir
   tiny_config.eval.reference_stats = str(tmp_path / "out" / "ref.npz")
   tiny_config.eval.reference_class_stats = str(tmp_path / "out" / "ref_classes.npz")
-  options = EvalOptions.from_config(tiny_config)
-  provenance = reference.compute_reference(tiny_config, options, _extract, {"weights": "w"})
+  options = tiny_config.eval
+  provenance = reference.compute_reference(tiny_config, _extract, {"weights": "w"})
 
   images, labels = [], []
   for batch in input_pipeline.create_eval_dataset(tiny_config, "test[:90]", 16):
@@ -55,4 +54,4 @@ def test_reference_statistics_equal_direct_computation(tiny_config, data_dir, tm
 
 def test_missing_reference_path_is_an_error(tiny_config):
   with pytest.raises(ValueError, match="config.eval.reference_stats"):
-    reference.compute_reference(tiny_config, EvalOptions.from_config(tiny_config), _extract, {})
+    reference.compute_reference(tiny_config, _extract, {})

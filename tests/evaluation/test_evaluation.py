@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 from an_flax import metrics
-from an_flax.evaluation import evaluate, restore, samples
+from an_flax.evaluation import evaluate, in_training, restore, samples
 from an_flax.evaluation.generate import Sampler, sample_z, uniform_labels
-from an_flax.evaluation.options import EvalOptions
 from an_flax.models import build_models
-from an_flax.training import mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib
 
 _LOGIT_WEIGHTS = np.random.default_rng(0).normal(size=(4, 6))
 
@@ -36,7 +35,7 @@ def _fake_statistics(seed: int) -> metrics.Statistics:
 def setup(workdir, make_tiny_config):
   """(config, mesh, generator, restored TrainState, G_ema variables)."""
   config = make_tiny_config()
-  mesh = mesh_lib.create_mesh(config.model.bn_axis_name)
+  mesh = mesh_lib.create_mesh()
   state, _, _ = restore.restore_train_state(config, workdir, mesh)
   generator, _ = build_models(config.model)
   return config, mesh, generator, state, {"params": state.ema_params, **state.ema_state}
@@ -102,14 +101,17 @@ def test_training_fid_scores_g_ema(setup, inception_weights, tmp_path, monkeypat
   path = str(tmp_path / "reference.npz")
   metrics.save_statistics(path, _fake_statistics(0))
   config.eval.inception_weights, config.eval.reference_stats = inception_weights, path
-  training_fid = evaluate.make_training_fid(config, mesh)
-  scores = training_fid(state)
+  config.eval.fid_every_steps = 5
+  [training_fid] = in_training.evaluators_from_config(config)
+  assert training_fid.every_steps == 5
+  g_ema = lambda state: {"params": state.ema_params, **state.ema_state}
+  scores = training_fid(g_ema(state))
   assert set(scores) == {"fid", "inception_score"}
   assert np.isfinite(scores["fid"]) and scores["fid"] >= 0 and scores["inception_score"] >= 1
-  assert training_fid(state) == scores  # same z and labels every time
+  assert training_fid(g_ema(state)) == scores  # same z and labels every time
   halve = lambda tree: jax.tree.map(lambda x: 0.5 * x, tree)
-  assert training_fid(state.replace(g_params=halve(state.g_params))) == scores
-  assert training_fid(state.replace(ema_params=halve(state.ema_params)))["fid"] != scores["fid"]
+  assert training_fid(g_ema(state.replace(ema_params=halve(state.ema_params))))["fid"] != (
+      scores["fid"])
 
 
 def test_evaluate_checkpoint_with_intra_fid(setup, workdir, inception_weights, tmp_path,
@@ -158,7 +160,7 @@ def test_missing_weights_fail_first(training, tmp_path, tiny_config):
   tiny_config.eval.inception_weights = str(missing)
   with pytest.raises(metrics.InceptionWeightsError) as error:
     if training:
-      evaluate.make_training_fid(tiny_config, mesh_lib.create_mesh())
+      in_training.TrainingFID(tiny_config)
     else:
       evaluate.evaluate_checkpoint(tiny_config, str(tmp_path / "no_run"))
   message = str(error.value)
@@ -166,10 +168,9 @@ def test_missing_weights_fail_first(training, tmp_path, tiny_config):
   assert "pt_inception-2015-12-05-6726825d.pth" in message
 
 
-def test_unknown_eval_fields_are_errors(tiny_config):
-  tiny_config.eval.num_sample = 10
-  with pytest.raises(ValueError, match=r"config\.eval\.num_sample: unknown field"):
-    EvalOptions.from_config(tiny_config)
+def test_no_training_evaluators_when_every_period_is_off(tiny_config):
+  tiny_config.eval.fid_every_steps = 0
+  assert in_training.evaluators_from_config(tiny_config) == []
 
 
 def test_blended_class_tables_interpolate_between_the_classes(setup):

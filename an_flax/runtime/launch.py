@@ -11,7 +11,7 @@ import logging as std_logging
 import jax
 from absl import flags, logging
 
-from an_flax.training import mesh
+from an_flax.runtime import mesh
 
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", False, "Call jax.distributed.initialize() (implied by --coordinator_address).")

@@ -1,0 +1,58 @@
+"""The GAN task's config checks: every field known, typed and consistent, before compiling.
+
+The fields, their types and defaults are those of `configs/default.py` (the schema,
+read by `an_flax.runtime.config_checks`); this module adds the checks between fields.
+"""
+
+from typing import Any, Dict
+
+import jax
+import ml_collections
+
+from an_flax.models import build_models
+from an_flax.runtime import mesh as mesh_lib
+from an_flax.runtime.config_checks import check, check_fields, schema_of
+
+DEFAULT_CONFIG = "configs/default.py"
+RENAMED = {"model.bn_axis_name": "config.model.per_device_bn (a boolean: True gives "
+                                 "per-device BatchNorm statistics, False global-batch ones)"}
+
+
+def check_schema(config: ml_collections.ConfigDict) -> Dict[str, Any]:
+  """Exactly the fields of `configs/default.py`, each of its type; returns them by name."""
+  return check_fields(config, schema_of(DEFAULT_CONFIG), RENAMED)
+
+
+def validate_config(config: ml_collections.ConfigDict, training: bool = True) -> None:
+  """Raises ValueError naming the first bad field. Needs the devices (after distributed init).
+
+  `training=False` (evaluation) skips what only a training run needs: a training batch
+  that divides over this machine's devices.
+  """
+  given = check_schema(config)
+
+  check(config.model.resolution == config.dataset.image_size, "dataset.image_size",
+        f"{config.dataset.image_size} differs from model.resolution={config.model.resolution}")
+  check(config.batch_size >= 1, "batch_size", "must be positive")
+  if training:
+    mesh_lib.check_batch_size(config.batch_size, jax.device_count(), jax.process_count())
+  check(config.num_train_steps >= 1, "num_train_steps", "must be positive")
+  check(config.optim.d_steps >= 1, "optim.d_steps", "must be at least 1")
+  check(config.optim.lr_decay in ("none", "linear"), "optim.lr_decay",
+        f"unknown {config.optim.lr_decay!r}; use 'none' or 'linear'")
+  check(0 <= config.optim.decay_start < config.num_train_steps, "optim.decay_start",
+        "must lie in [0, num_train_steps)")
+  for field in ("optim.g_lr", "optim.d_lr"):
+    check(given[field] > 0, field, "must be positive")
+  for field in ("optim.b1", "optim.b2", "ema.decay"):
+    check(0.0 <= given[field] < 1.0, field, "must lie in [0, 1)")
+  check(config.loss.orthogonal_weight >= 0, "loss.orthogonal_weight", "must be >= 0")
+  check(config.ema.start_step >= 0, "ema.start_step", "must be >= 0")
+  for field in ("checkpoint.every_steps", "checkpoint.keep", "log_every_steps"):
+    check(given[field] >= 1, field, "must be at least 1")
+  for field in ("sample_every_steps", "layout_every_steps", "eval.fid_every_steps"):
+    check(given[field] >= 0, field, "must be >= 0 (0: off)")
+  try:
+    build_models(config.model)  # checks the model fields and their consistency
+  except ValueError as error:
+    raise ValueError(f"config.{error}") from error
