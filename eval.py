@@ -1,8 +1,12 @@
 r"""Evaluates a class-conditional GAN checkpoint: `python eval.py --config CONFIG --workdir DIR`.
 
 Modes (`--mode`):
-  metrics    (default) FID, IS and, with `eval.reference_class_stats`, intra-FID of the
-             newest checkpoint (or `--checkpoint_step`) -> `<workdir>/eval_<step>.json`.
+  metrics    (default) scores of the newest checkpoint (or `--checkpoint_step`) ->
+             `<workdir>/eval_<step>.json`. `eval.feature_network='inception'`: FID, IS and,
+             with `eval.reference_class_stats`, intra-FID; 'shapes' (symmetric_shapes, the
+             default config's): Frechet distance, class accuracy, precision / recall /
+             density / coverage and mirror / tile consistency in the shipped classifier's
+             features, against the test split, no download.
   reference  Inception statistics of the real images of `eval.reference_split`, written to
              `eval.reference_stats` (and `eval.reference_class_stats` when set). Once per
              dataset, split and Inception weights; needs no checkpoint.
@@ -11,17 +15,17 @@ Modes (`--mode`):
 
 The config is the training run's (its `eval` fields set the protocol); override fields
 on the command line, e.g. `--config.eval.num_samples=10000`. Runs in one process on all
-of its devices.
+of its devices. Reads checkpoints without changing them: it can run beside training.
 """
 
 import shlex
 import sys
 
-import jax
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 from an_flax.evaluation import evaluate, reference, samples
+from an_flax.runtime import launch
 from an_flax.training.config import validate_config
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config of the run.", lock_config=True)
@@ -43,7 +47,7 @@ def _reference_command() -> str:
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logging.info("Devices: %s", jax.devices())
+  launch.start()
   config = _CONFIG.value
   validate_config(config, training=False)
   if _MODE.value == "reference":
@@ -58,4 +62,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  launch.run(main)

@@ -12,13 +12,11 @@ Override config fields on the command line, e.g. `--config.num_train_steps=100`.
 Several processes: as train.py (--coordinator_address, --num_processes, --process_id).
 """
 
-import sys
-
 from absl import app, flags
 from ml_collections import config_flags
 
 from an_flax.inpainting.evaluation import evaluate
-from an_flax.inpainting.fill import FillError, fill
+from an_flax.inpainting.fill import fill
 from an_flax.inpainting.trainer import train_inpainting_and_evaluate
 from an_flax.runtime import launch
 
@@ -47,11 +45,8 @@ def main(argv: list[str]) -> None:
                                                ("output", _OUTPUT)) if not flag.value]
     if missing:
       raise app.UsageError(f"fill needs {' '.join(missing)}.")
-    try:
-      print(fill(config, workdir, _IMAGE.value, _MASK.value, _OUTPUT.value))
-    except FillError as error:
-      sys.exit(f"inpaint.py fill: {error}")
+    print(fill(config, workdir, _IMAGE.value, _MASK.value, _OUTPUT.value))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  launch.run(main)

@@ -42,10 +42,22 @@ tf.config.set_visible_devices([], 'TPU')
 Batch = dict[str, np.ndarray]
 
 
-def num_classes(config: ml_collections.ConfigDict) -> int:
-  """Number of classes of the configured dataset, without reading or preparing it."""
-  builder = sources.get_builder(sources.DataConfig.from_config(config))
+def check_available(config: ml_collections.ConfigDict, split: str | None = None) -> int:
+  """Checks that the configured data can be read (or generated); returns its class count.
+
+  Metadata only: nothing is read or prepared, so it runs before any model is built.
+  """
+  data = sources.DataConfig.from_config(config)
+  builder = sources.get_builder(data)
+  sources.check_available(builder, data, split or data.split)
   return builder.info.features['label'].num_classes
+
+
+def prepare(config: ml_collections.ConfigDict, split: str | None = None) -> None:
+  """Makes the configured split (default: the training split) readable, generating the
+  data where that needs no download (see `sources.prepare`)."""
+  data = sources.DataConfig.from_config(config)
+  sources.prepare(data, split or data.split)
 
 
 def image_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
@@ -94,8 +106,7 @@ def create_train_iterator(config: ml_collections.ConfigDict,
                           start_step: int = 0) -> Iterator[Batch]:
   """This process's training batches from `start_step` on (see the module docstring)."""
   data = sources.DataConfig.from_config(config)
-  builder = sources.get_builder(data)
-  sources.prepare(builder, data, data.split)
+  builder = sources.prepare(data, data.split)
   records, count = sources.read_process_slice(
       builder, data.split, jax.process_index(), jax.process_count())
   ds = train_dataset(
@@ -133,8 +144,7 @@ def create_eval_dataset(config: ml_collections.ConfigDict, split: str,
   `batch_size` is global (default `config.batch_size`); see `eval_dataset` for padding.
   """
   data = sources.DataConfig.from_config(config)
-  builder = sources.get_builder(data)
-  sources.prepare(builder, data, split)
+  builder = sources.prepare(data, split)
   process_count = jax.process_count()
   local_batch = local_batch_size(batch_size or config.batch_size, process_count)
   records, _ = sources.read_process_slice(builder, split, jax.process_index(), process_count)

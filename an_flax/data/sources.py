@@ -1,6 +1,7 @@
 """Where examples come from: one TFDS builder per `config.dataset.name`, read per process.
 
-Nothing here downloads. The embedded `symmetric_shapes` set is generated on first use;
+Nothing here downloads. The embedded `symmetric_shapes` and `procedural_facades` sets are
+generated on first use;
 `imagenet2012` is prepared from the manual ILSVRC tars by TFDS's own builder; `cifar10`
 must already be prepared; an image folder is read in place by `tfds.folder_dataset.ImageFolder`.
 """
@@ -10,13 +11,16 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import jax
 import ml_collections
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from jax.experimental import multihost_utils
 
-from an_flax.data import symmetric_shapes
+from an_flax.data import procedural_facades, symmetric_shapes
 
-SOURCES = ('symmetric_shapes', 'imagenet2012', 'cifar10', 'image_folder')
+SOURCES = ('symmetric_shapes', procedural_facades.NAME, 'imagenet2012', 'cifar10',
+           'image_folder')
 IMAGENET_TARS = {
     'train': 'ILSVRC2012_img_train.tar',
     'validation': 'ILSVRC2012_img_val.tar',
@@ -65,6 +69,10 @@ def get_builder(data: DataConfig) -> tfds.core.DatasetBuilder:
   if data.name == 'symmetric_shapes':  # Other sizes are resized from 64x64.
     size = data.image_size if data.image_size in (32, 64) else 64
     return symmetric_shapes.SymmetricShapes(config=f'{size}x{size}', data_dir=data.data_dir)
+  if data.name == procedural_facades.NAME:  # The nearest generated size, resized.
+    size = min((s for s in procedural_facades.SIZES if s >= data.image_size),
+               default=max(procedural_facades.SIZES))
+    return procedural_facades.ProceduralFacades(config=f'{size}x{size}', data_dir=data.data_dir)
   if data.name == 'image_folder':
     if not data.data_dir or not tf.io.gfile.isdir(data.data_dir):
       raise FileNotFoundError(
@@ -105,11 +113,10 @@ def _check_imagenet_tars(builder: tfds.core.DatasetBuilder, data: DataConfig,
         'config.dataset.manual_dir to the directory that holds them.')
 
 
-def prepare(builder: tfds.core.DatasetBuilder, data: DataConfig, split: str) -> None:
-  """Makes `split` readable, generating the data when that needs no download.
+def check_available(builder: tfds.core.DatasetBuilder, data: DataConfig, split: str) -> None:
+  """Fails at once, saying what to do, unless `split` is readable or can be generated here.
 
-  Every process that finds the data missing generates it: on a data_dir shared by
-  several processes, prepare it once beforehand.
+  Reads metadata only: cheap enough to run before any model is built.
   """
   folder = isinstance(builder, tfds.folder_dataset.ImageFolder)  # Read in place.
   if not folder and not builder.is_prepared():
@@ -120,8 +127,7 @@ def prepare(builder: tfds.core.DatasetBuilder, data: DataConfig, split: str) -> 
           f'--data_dir=DIR` and copy DIR/cifar10 to {builder.data_dir_root}.')
     if builder.name == 'imagenet2012':
       _check_imagenet_tars(builder, data, split)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=data.manual_dir, try_download_gcs=False))
+    return  # generated on first use
   for name in _split_names(split):
     if name not in builder.info.splits:
       hint = ''
@@ -129,8 +135,34 @@ def prepare(builder: tfds.core.DatasetBuilder, data: DataConfig, split: str) -> 
         hint = (f' It was prepared while {IMAGENET_TARS[name]} was not in '
                 f'{imagenet_manual_dir(builder, data)}: put it there and delete '
                 f'{builder.data_dir} to prepare again.')
+      elif folder:
+        hint = (f' An image folder is read as <data_dir>/<split>/<class>/<image>: put the '
+                f'images of split {name!r} in {os.path.join(data.data_dir, name)}/<class>/.')
       raise ValueError(f'{builder.name} has no split {name!r} (it has '
                        f'{sorted(builder.info.splits)}).{hint}')
+
+
+def prepare(data: DataConfig, split: str) -> tfds.core.DatasetBuilder:
+  """The builder of `data` with `split` readable, generating the data when that needs no
+  download.
+
+  In a multi-process job only process 0 generates the data (the others wait at a barrier
+  and then read it), so N hosts sharing a data_dir do not race to build it. Processes
+  with a data_dir of their own must then prepare it beforehand.
+  """
+  builder = get_builder(data)
+  check_available(builder, data, split)
+  folder = isinstance(builder, tfds.folder_dataset.ImageFolder)
+  if folder or builder.is_prepared():
+    return builder
+  if jax.process_index() == 0:
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=data.manual_dir, try_download_gcs=False))
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(f'prepared {builder.name}')
+    builder = get_builder(data)  # re-read the metadata process 0 wrote
+  check_available(builder, data, split)
+  return builder
 
 
 def num_examples(builder: tfds.core.DatasetBuilder, split: str) -> int:

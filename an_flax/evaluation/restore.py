@@ -37,19 +37,22 @@ class RestoredGenerator:
 
 def restore_train_state(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
                         step: Optional[int] = None) -> tuple[TrainState, int, str]:
-  """(state, step, checkpoint path): the newest checkpoint of `workdir`, or `step`."""
-  directory = os.path.join(os.path.abspath(workdir), "checkpoints")
-  if not os.path.isdir(directory):
-    raise FileNotFoundError(
-        f"No checkpoints in {directory}: train first with "
-        f"`python train.py --config=<config> --workdir={workdir}`.")
-  checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
+  """(state, step, checkpoint path): `step`, or the newest readable checkpoint of `workdir`.
+
+  Read-only: nothing is created, and a damaged newest checkpoint is skipped, not moved.
+  """
   try:
-    available = sorted(int(name) for name in os.listdir(directory) if name.isdigit())
-    step = checkpointer.latest_step() if step is None else step
-    if step is None or step not in available:
-      raise FileNotFoundError(f"No checkpoint of step {step} in {directory}; "
-                              f"steps there: {available}.")
+    checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep,
+                                read_only=True)
+  except FileNotFoundError as error:
+    raise FileNotFoundError(f"{error} Point --workdir at a training run's directory, or "
+                            f"train with `python train.py --config=<config> "
+                            f"--workdir={workdir}`.") from error
+  try:
+    available = checkpointer.all_steps()
+    if not available or (step is not None and step not in available):
+      raise FileNotFoundError(f"No checkpoint of step {step if step is not None else '(any)'} "
+                              f"in {checkpointer.directory}; steps there: {available}.")
     generator, discriminator = build_models(config.model)
     g_tx, d_tx = make_optimizers(config)
     init = functools.partial(create_train_state, config, generator, discriminator, g_tx, d_tx)
@@ -57,10 +60,13 @@ def restore_train_state(config: ml_collections.ConfigDict, workdir: str, mesh: M
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
         jax.eval_shape(init, jax.random.PRNGKey(0)))
-    state = checkpointer.restore(step, abstract, config)
+    if step is None:
+      state, step = checkpointer.restore_latest(abstract, config)
+    else:
+      state = checkpointer.restore(step, abstract, config)
   finally:
     checkpointer.close()
-  return state, step, os.path.join(directory, str(step))
+  return state, step, os.path.join(checkpointer.directory, str(step))
 
 
 def restore_generator(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,

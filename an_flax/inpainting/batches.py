@@ -1,11 +1,11 @@
-"""Inpainting batches: the shared input pipeline plus the embedded facades builder.
+"""Inpainting batches from the shared input pipeline, counted in batches, not GAN steps.
 
-Everything but the builder lookup is `an_flax.data.input_pipeline`'s: per-process
-slices, resumable shuffled training batches, padded evaluation batches, centre
-crop and antialiased resize to `config.dataset.image_size`, uint8 images.
-`dataset.name` is 'procedural_facades' (generated on first use), or any source
-of `an_flax.data.sources` such as 'image_folder' (`<data_dir>/<split>/<class>/*`:
-put Paris StreetView as `paris/train/all/*.png` and `paris/test/all/*.png`).
+Everything is `an_flax.data.input_pipeline`'s: per-process slices, resumable shuffled
+training batches, padded evaluation batches, centre crop and antialiased resize to
+`config.dataset.image_size`, uint8 images. `dataset.name` is 'procedural_facades' (the
+embedded facades, generated on first use), or any source of `an_flax.data.sources` such
+as 'image_folder' (`<data_dir>/<split>/<class>/*`: put Paris StreetView as
+`paris/train/all/*.png` and `paris/test/all/*.png`).
 """
 
 import math
@@ -16,25 +16,14 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
-from an_flax.data import input_pipeline, procedural_facades, sources
+from an_flax.data import input_pipeline, sources
 
 Batch = Dict[str, np.ndarray]
 
 
-def get_builder(data: sources.DataConfig) -> tfds.core.DatasetBuilder:
-  """The facades builder at the nearest generated size, or the shared sources."""
-  if data.name == procedural_facades.NAME:
-    size = min((s for s in procedural_facades.SIZES if s >= data.image_size),
-               default=max(procedural_facades.SIZES))
-    return procedural_facades.ProceduralFacades(config=f"{size}x{size}", data_dir=data.data_dir)
-  return sources.get_builder(data)
-
-
 def _prepared(config: ml_collections.ConfigDict, split: str):
   data = sources.DataConfig.from_config(config)
-  builder = get_builder(data)
-  sources.prepare(builder, data, split)
-  return data, builder
+  return data, sources.prepare(data, split)
 
 
 def create_train_iterator(config: ml_collections.ConfigDict, start_batch: int = 0

@@ -66,6 +66,8 @@ def validate_config(config: ml_collections.ConfigDict, training: bool = True) ->
   for field in ("checkpoint.every_steps", "checkpoint.keep", "log_every_steps"):
     check(given[field] >= 1, field, "must be at least 1")
   check(config.picture_every_steps >= 0, "picture_every_steps", "must be >= 0 (0: off)")
+  check(config.profile.first_step >= 0, "profile.first_step", "must be >= 0 (0: off)")
+  check(config.profile.num_steps >= 1, "profile.num_steps", "must be at least 1")
   check(config.eval.num_examples >= 0, "eval.num_examples", "must be >= 0 (0: all)")
   if training and config.loss.id_mrf_weight > 0 and not os.path.isfile(config.loss.vgg19_weights):
     raise FileNotFoundError(

@@ -12,13 +12,14 @@ are averaged over images (`an_flax.metrics.image_quality`).
 
 import json
 import os
-from typing import Dict
+from typing import Any, Dict, Tuple
 
 import jax
 import ml_collections
 import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
+from jax.sharding import Mesh
 
 from an_flax.data import masks as masks_lib
 from an_flax.inpainting import batches, steps
@@ -43,26 +44,33 @@ def _local_holes(kind: str, config: ml_collections.ConfigDict, batch_index: int)
   return np.asarray(holes)[jax.process_index() * rows:(jax.process_index() + 1) * rows]
 
 
-def newest_checkpointer(config: ml_collections.ConfigDict, workdir: str) -> Checkpointer:
-  """The workdir's checkpointer; FileNotFoundError if it holds no checkpoint."""
-  checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
-  if checkpointer.latest_step() is None:
+def restore_newest(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh
+                   ) -> Tuple[steps.InpaintingState, Any]:
+  """(state, generator) of the newest readable checkpoint, read-only: creates nothing.
+
+  FileNotFoundError if the workdir holds no checkpoint.
+  """
+  how = (f"train first with `python inpaint.py train --config ... --workdir {workdir}`, or "
+         "point --workdir at a trained run")
+  try:
+    checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep,
+                                read_only=True)
+  except FileNotFoundError as error:
+    raise FileNotFoundError(f"{error} {how[0].upper()}{how[1:]}.") from error
+  try:
+    if checkpointer.latest_step() is None:
+      raise FileNotFoundError(f"No checkpoint under {checkpointer.directory}: {how}.")
+    state, _, (generator, *_) = restore_or_init(config, mesh, checkpointer)
+  finally:
     checkpointer.close()
-    raise FileNotFoundError(
-        f"No checkpoint under {checkpointer.directory}: train first with `python inpaint.py "
-        f"train --config ... --workdir {workdir}`, or point --workdir at a trained run.")
-  return checkpointer
+  return state, generator
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   """Scores the newest checkpoint; writes `<workdir>/eval/step_<step>.json` and pictures."""
   validate_config(config, training=False)
   mesh = mesh_lib.create_mesh()
-  checkpointer = newest_checkpointer(config, workdir)
-  try:
-    state, (generator, *_) = restore_or_init(config, mesh, checkpointer)
-  finally:
-    checkpointer.close()
+  state, generator = restore_newest(config, workdir, mesh)
   step = int(mesh_lib.to_host(state.step))
   inpaint = steps.make_inpaint_fn(generator, mesh)
   kinds = ("centered", "free_form") if config.eval.free_form else ("centered",)

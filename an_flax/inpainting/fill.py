@@ -17,8 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from an_flax.inpainting import steps
 from an_flax.inpainting.config import min_image_size, validate_config
-from an_flax.inpainting.evaluation import newest_checkpointer
-from an_flax.inpainting.trainer import restore_or_init
+from an_flax.inpainting.evaluation import restore_newest
 from an_flax.runtime import mesh as mesh_lib
 
 
@@ -64,6 +63,19 @@ def read_mask(path: str, shape: Tuple[int, int]) -> np.ndarray:
   return hole[..., None].astype(np.float32)
 
 
+def check_output(path: str) -> None:
+  """Fails before the model runs when the PNG cannot be written at `path`."""
+  if os.path.isdir(path):
+    raise FillError(f"--output={path} is a directory: give the file to write, e.g. "
+                    f"{os.path.join(path, 'filled.png')}.")
+  folder = os.path.dirname(os.path.abspath(path))
+  existing = folder
+  while not os.path.isdir(existing):
+    existing = os.path.dirname(existing)
+  if not os.access(existing, os.W_OK):
+    raise FillError(f"--output={path}: cannot write in {existing}; choose another location.")
+
+
 def _pad_to_multiple(array: np.ndarray, multiple: int, mode: str) -> np.ndarray:
   pad = [(0, -n % multiple) for n in array.shape[:2]] + [(0, 0)]
   return np.pad(array, pad, mode=mode)
@@ -73,6 +85,7 @@ def fill(config: ml_collections.ConfigDict, workdir: str, image_path: str, mask_
          output_path: str) -> str:
   """Writes the composite to `output_path` (PNG) and returns the path."""
   validate_config(config, training=False)
+  check_output(output_path)
   image = read_image(image_path)
   mask = read_mask(mask_path, image.shape[:2])
   smallest = min_image_size(config)
@@ -84,11 +97,7 @@ def fill(config: ml_collections.ConfigDict, workdir: str, image_path: str, mask_
                     image_path, image.shape[1], image.shape[0], config.dataset.image_size)
 
   mesh = mesh_lib.create_mesh(devices=jax.devices()[:1])  # one picture: one device
-  checkpointer = newest_checkpointer(config, workdir)
-  try:
-    state, (generator, *_) = restore_or_init(config, mesh, checkpointer)
-  finally:
-    checkpointer.close()
+  state, generator = restore_newest(config, workdir, mesh)
   inpaint = steps.make_inpaint_fn(generator, mesh)
   padded_image = _pad_to_multiple(image, 4, "edge")[None]
   padded_mask = _pad_to_multiple(mask, 4, "constant")[None]

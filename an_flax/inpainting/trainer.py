@@ -1,11 +1,12 @@
-"""`train_inpainting_and_evaluate`: the inpainting training loop.
+"""`train_inpainting_and_evaluate`: the inpainting task's run around its compiled step.
 
-The same machinery as the class-conditional trainer: config validation before
-compiling, a mesh over all devices, Orbax checkpoints in `<workdir>/checkpoints`
-with automatic resume, SIGTERM -> save and stop, clu metric writers, a stop
-before saving anything non-finite. Pictures of a fixed evaluation batch with
-centred holes go to `<workdir>/pictures/step_<step>.png`; a fresh run also
-draws step 0, so the first and last pictures are "before" and "after".
+The shared runtime does the rest, as for the GAN task: config and workdir checks before
+anything is built, a workdir lock, a mesh over all devices, Orbax checkpoints in
+`<workdir>/checkpoints` with automatic resume (falling back past damaged ones), SIGTERM
+-> save and stop, clu metric writers, a stop before saving anything non-finite
+(`an_flax.runtime.loop.train_loop`). Pictures of a fixed evaluation batch with centred
+holes go to `<workdir>/pictures/step_<step>.png`; a fresh run also draws step 0, so the
+first and last pictures are "before" and "after".
 """
 
 import functools
@@ -16,40 +17,38 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
-from clu import metric_writers, parameter_overview, periodic_actions
+from clu import metric_writers, parameter_overview
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
-from an_flax.data import masks as masks_lib
+from an_flax.data import input_pipeline, masks as masks_lib
 from an_flax.inpainting import batches, steps
 from an_flax.inpainting.config import validate_config
 from an_flax.inpainting.vgg19 import load_vgg19
-from an_flax.runtime import loop, mesh as mesh_lib, pictures
+from an_flax.runtime import loop, mesh as mesh_lib, pictures, workdir as workdir_lib
 from an_flax.runtime.checkpoints import Checkpointer
+from an_flax.runtime.preemption import PreemptionGuard
 
 PICTURE_ROWS = 8
 COLUMNS = ("input", "coarse", "refined", "composite", "ground truth")
 
 
 def restore_or_init(config: ml_collections.ConfigDict, mesh: Mesh, checkpointer: Checkpointer
-                    ) -> Tuple[steps.InpaintingState, Any]:
-  """The newest checkpoint's state (or a fresh one when there is none), replicated.
+                    ) -> Tuple[steps.InpaintingState, int, Any]:
+  """The newest readable checkpoint's state (or a fresh one when there is none), replicated.
 
-  Returns (state, models): models = (generator, critics, g_tx, d_tx).
+  Returns (state, step, models): models = (generator, critics, g_tx, d_tx).
   """
   generator, critics = steps.build_models(config)
   g_tx, d_tx = steps.make_optimizers(config)
   replicated = mesh_lib.replicated(mesh)
   init = jax.jit(functools.partial(steps.create_state, config, generator, critics,
                                    g_tx, d_tx), out_shardings=replicated)
-  step = checkpointer.latest_step()
-  if step is None:
-    state = init()
-  else:
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
-                            jax.eval_shape(init))
-    state = checkpointer.restore(step, abstract, config)
-  return state, (generator, critics, g_tx, d_tx)
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+                          jax.eval_shape(init))
+  restored = checkpointer.restore_latest(abstract, config)
+  state, step = restored if restored is not None else (init(), 0)
+  return state, step, (generator, critics, g_tx, d_tx)
 
 
 def picture(outputs: Dict[str, np.ndarray], ground_truth: np.ndarray) -> np.ndarray:
@@ -89,52 +88,72 @@ class _Pictures:
 
 def train_inpainting_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                                   ) -> steps.InpaintingState:
-  """Trains until `config.num_train_steps`, resuming from `workdir`; returns the state."""
-  validate_config(config)
-  mesh = mesh_lib.create_mesh()
-  checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
-  last_saved = checkpointer.latest_step()
-  state, (generator, critics, g_tx, d_tx) = restore_or_init(config, mesh, checkpointer)
-  start_step = int(mesh_lib.to_host(state.step))
-  vgg_variables = load_vgg19(config.loss.vgg19_weights) if config.loss.id_mrf_weight > 0 else {}
+  """Trains until `config.num_train_steps`, resuming from `workdir`; returns the state.
 
-  writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+  Raises `an_flax.runtime.preemption.Preempted` after saving when SIGTERM arrives.
+  """
+  validate_config(config)
+  input_pipeline.check_available(config)
+  workdir_lib.check_writable(workdir)
+  # Loaded before anything is built, so a bad weights file fails at once.
+  vgg_variables = load_vgg19(config.loss.vgg19_weights) if config.loss.id_mrf_weight > 0 else {}
+  with workdir_lib.WorkdirLock(workdir):
+    mesh = mesh_lib.create_mesh()
+    checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
+    writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+    with loop.preemptible(checkpointer, writer) as guard:
+      state = _run(config, workdir, mesh, checkpointer, writer, guard,
+                   jax.device_put(vgg_variables, mesh_lib.replicated(mesh)))
+  logging.info("Finished at step %d.", config.num_train_steps)
+  return state
+
+
+def _abstract_batch(config: ml_collections.ConfigDict, mesh: Mesh
+                    ) -> Dict[str, jax.ShapeDtypeStruct]:
+  """critic_steps + 1 batches of uint8 images (the label rides along unused)."""
+  shape = (config.optim.critic_steps + 1, config.batch_size)
+  size = config.dataset.image_size
+  sharding = mesh_lib.batch_sharding(mesh, 1)
+  return {"image": jax.ShapeDtypeStruct(shape + (size, size, 3), np.uint8, sharding=sharding),
+          "label": jax.ShapeDtypeStruct(shape, np.int32, sharding=sharding)}
+
+
+def _run(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
+         checkpointer: Checkpointer, writer: metric_writers.MetricWriter,
+         guard: PreemptionGuard, vgg_variables: Any) -> steps.InpaintingState:
+  logging.info("Outputs: checkpoints in %s, pictures in %s, TensorBoard events in %s.",
+               checkpointer.directory, os.path.join(os.path.abspath(workdir), "pictures"),
+               os.path.abspath(workdir))
   logging.info("Config:\n%s", config)
+  input_pipeline.prepare(config)
+  state, start_step, (generator, critics, g_tx, d_tx) = guard.interruptible(
+      lambda: restore_or_init(config, mesh, checkpointer), checkpointer.latest_step())
   for name, params in (("Generator", state.g_params), ("Critics", state.d_params)):
     parameter_overview.log_parameter_overview(mesh_lib.to_host(params), msg=f"{name} parameters")
 
-  train_step = steps.make_train_step(config, generator, critics, g_tx, d_tx, mesh)
+  compiled, flops = loop.compile_step(
+      steps.make_train_step(config, generator, critics, g_tx, d_tx, mesh),
+      (state, _abstract_batch(config, mesh), vgg_variables), guard, checkpointer.latest_step())
+  train_step = lambda state, batch: compiled(state, batch, vgg_variables)
   pictures = _Pictures(config, workdir, mesh, generator, writer)
   if start_step == 0 and config.picture_every_steps > 0:
     logging.info("Before training: %s", pictures(state, 0))
   batches_per_step = config.optim.critic_steps + 1
-  iterator = batches.create_train_iterator(config, start_step * batches_per_step)
-  report = periodic_actions.ReportProgress(
-      num_train_steps=config.num_train_steps, writer=writer, every_steps=config.log_every_steps)
-  pending: loop.PendingMetrics = []
-  with loop.preemptible(checkpointer, writer) as guard:
-    # Logged once SIGTERM is handled: from here on a SIGTERM saves and stops.
-    logging.info("Training from step %d to %d.", start_step, config.num_train_steps)
-    for step in range(start_step + 1, config.num_train_steps + 1):
-      batch = mesh_lib.global_batch(loop.stack_batches(iterator, batches_per_step), mesh,
-                                    batch_dim=1)
-      state, metrics = train_step(state, batch, vgg_variables)
-      pending.append((step, metrics))
-      report(step)
-      stop = guard.should_stop(step)
-      final = stop or step == config.num_train_steps
-      save = final or checkpointer.due(step)
-      if save or loop.every(step, config.log_every_steps):
-        writer.write_scalars(step, loop.summarize(pending, last_saved))
-        pending = []
-      if loop.every(step, config.picture_every_steps) or (final and config.picture_every_steps > 0):
-        with report.timed("pictures"):
-          logging.info("Pictures: %s", pictures(state, step))
-      if save:
-        with report.timed("checkpoint"):
-          checkpointer.save(step, state, config)
-        last_saved = step
-      if stop:
-        logging.warning("Stopping at step %d on SIGTERM after saving a checkpoint.", step)
-        break
-  return state
+  host_batches = batches.create_train_iterator(config, start_step * batches_per_step)
+  prefetcher = loop.DevicePrefetcher(loop.stack_batches(host_batches, batches_per_step),
+                                     lambda batch: mesh_lib.global_batch(batch, mesh, 1))
+
+  def after_step(state: steps.InpaintingState, step: int, last: bool) -> None:
+    if loop.every(step, config.picture_every_steps) or (last and config.picture_every_steps):
+      logging.info("Pictures: %s", pictures(state, step))
+
+  # Logged once the step is compiled: from here on a SIGTERM saves a checkpoint and stops.
+  logging.info("Training from step %d to %d.", start_step, config.num_train_steps)
+  try:
+    return loop.train_loop(
+        config, state=state, start_step=start_step, train_step=train_step, batches=prefetcher,
+        cost=loop.StepCost(batches_per_step * config.batch_size, flops, "float32"),
+        checkpointer=checkpointer, guard=guard, writer=writer, workdir=workdir,
+        after_step=after_step)
+  finally:
+    prefetcher.close()

@@ -1,24 +1,53 @@
-"""Orbax checkpoints of the train state, each with the config that wrote it.
+"""Orbax checkpoints of a state pytree, each with the config that wrote it, that never lose a run.
 
-Checkpoints live in `<workdir>/checkpoints/<step>/{state,config}`. Orbax
-writes a step into a temporary directory and renames it when complete, so a
-process killed mid-save leaves the previous checkpoint as the newest
-restorable one. Saves are asynchronous; every process must call `save`.
+Checkpoints live in `<workdir>/checkpoints/<step>/{state,config}`. Orbax writes a step
+into a temporary directory and renames it when complete, so a process killed mid-save
+leaves the previous checkpoint as the newest restorable one; a writer removes such
+leftovers when it opens the directory. Saves are asynchronous (every process must call
+`save`); a failed save is reported by `check_saves` (the loop calls it at every log) and
+its partial directory removed, so a full disk stops a run within a log interval instead
+of at the next save.
+
+Restoring the newest checkpoint falls back to older ones when it cannot be read: the
+damaged step is moved aside to `<step>.damaged` (never deleted) by a writer, or only
+skipped by a read-only user (evaluation). A checkpoint whose arrays do not fit the run's
+config is not damaged: that is an error naming the config that wrote it.
 """
 
+import errno
 import json
 import os
-from typing import Any, Optional
+import shutil
+from typing import Any, List, Optional, Tuple
 
 import flax
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
+from jax.experimental import multihost_utils
 
 # Model fields that do not change any array shape: a checkpoint written with
 # another value restores fine (e.g. a float32 run resumed in bfloat16).
 _SHAPE_FREE_MODEL_FIELDS = ("dtype", "per_device_bn")
+DAMAGED_SUFFIX = ".damaged"
+_TMP_MARKER = ".orbax-checkpoint-tmp"
+
+
+class CheckpointError(Exception):
+  """A checkpoint problem with a message that says what to do."""
+
+
+class IncompatibleCheckpointError(CheckpointError, ValueError):
+  """The checkpoint's arrays do not fit this run's config."""
+
+
+class DamagedCheckpointError(CheckpointError):
+  """A checkpoint that cannot be read."""
+
+
+class CheckpointSaveError(CheckpointError):
+  """A save failed (disk full, permissions, ...); older checkpoints are intact."""
 
 
 def _config_json(config: ml_collections.ConfigDict) -> dict:
@@ -29,62 +58,185 @@ def _model_fields(config: dict) -> dict:
   return {k: v for k, v in config.get("model", {}).items() if k not in _SHAPE_FREE_MODEL_FIELDS}
 
 
-class Checkpointer:
-  """Saves every `every_steps`, keeps the newest `keep`, restores the newest."""
+def _first_line(error: BaseException) -> str:
+  """The root cause's first line, without TensorStore's spec dump: what a person can act on."""
+  while error.__cause__ is not None or error.__context__ is not None:
+    error = error.__cause__ or error.__context__
+  text = (str(error).strip() or type(error).__name__).splitlines()[0]
+  return text.split(" [tensorstore_spec=")[0][:300]
 
-  def __init__(self, workdir: str, every_steps: int, keep: int):
+
+def _disk_full(error: BaseException) -> bool:
+  while error is not None:
+    text = str(error)
+    if (getattr(error, "errno", None) == errno.ENOSPC or "No space left" in text
+        or "os_error_code='28'" in text):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
+class Checkpointer:
+  """Saves every `every_steps`, keeps the newest `keep`, restores the newest readable one.
+
+  `read_only=True` (evaluation, inpainting a picture) creates nothing: a workdir without
+  checkpoints is an error, and damaged steps are skipped, not moved.
+  """
+
+  def __init__(self, workdir: str, every_steps: int, keep: int, read_only: bool = False):
     self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
     self.every_steps = every_steps
-    self._manager = ocp.CheckpointManager(
-        self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+    self.read_only = read_only
+    if read_only and not os.path.isdir(self.directory):
+      raise FileNotFoundError(f"No checkpoints in {self.directory}.")
+    self._pending_step: Optional[int] = None
+    self._manager = self._open(keep)
+
+  def _open(self, keep: int) -> ocp.CheckpointManager:
+    options = (ocp.CheckpointManagerOptions(read_only=True) if self.read_only else
+               ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                            cleanup_tmp_directories=True))
+    return ocp.CheckpointManager(
+        self.directory, options=options,
         item_handlers={"state": ocp.StandardCheckpointHandler(),
                        "config": ocp.JsonCheckpointHandler()})
 
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
 
+  def all_steps(self) -> List[int]:
+    return sorted(self._manager.all_steps())
+
   def due(self, step: int) -> bool:
     return step % self.every_steps == 0
 
   def save(self, step: int, state: Any, config: ml_collections.ConfigDict) -> None:
-    """Starts an asynchronous save of `state` (and `config`) as `step`."""
-    self._manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
-        config=ocp.args.JsonSave(_config_json(config))), force=True)
+    """Starts an asynchronous save of `state` (and `config`) as `step`.
+
+    Raises CheckpointSaveError if the previous save failed.
+    """
+    self.wait()
+    self._pending_step = step
+    try:
+      self._manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
+          config=ocp.args.JsonSave(_config_json(config))), force=True)
+    except Exception as error:  # pylint: disable=broad-except
+      self._failed(error)
+
+  def check_saves(self) -> None:
+    """Raises CheckpointSaveError if the last save has finished and failed; never blocks."""
+    if self._pending_step is not None and not self._manager.is_saving_in_progress():
+      self.wait()
+
+  def wait(self) -> None:
+    """Blocks until the pending save is committed; raises CheckpointSaveError if it failed."""
+    try:
+      self._manager.wait_until_finished()
+    except Exception as error:  # pylint: disable=broad-except
+      self._failed(error)
+    self._pending_step = None
+
+  def _failed(self, error: Exception) -> None:
+    """Removes the partial step and raises one message: what, where, free space."""
+    step, self._pending_step = self._pending_step, None
+    removed = []
+    if jax.process_index() == 0 and os.path.isdir(self.directory):
+      for name in os.listdir(self.directory):
+        if name.split(".")[0] == str(step) and _TMP_MARKER in name:
+          shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+          removed.append(name)
+    reason, disk = _first_line(error), ""
+    if _disk_full(error):
+      free = shutil.disk_usage(self.directory).free
+      reason = "No space left on device"
+      disk = (f" {free / 2**20:.1f} MiB are free on the filesystem of {self.directory}: "
+              "free space, or point --workdir elsewhere and copy the checkpoints over.")
+    older = [s for s in self._manager.all_steps() if s != step]
+    raise CheckpointSaveError(
+        f"Saving the checkpoint of step {step} to {os.path.join(self.directory, str(step))} "
+        f"failed: {reason}.{disk} "
+        + (f"Its partial directory {', '.join(removed)} was removed. " if removed else "")
+        + (f"The newest complete checkpoint is step {max(older)}; the same command resumes "
+           "from it." if older else "No earlier checkpoint exists.")) from error
 
   def restore(self, step: int, abstract_state: Any, config: ml_collections.ConfigDict) -> Any:
     """The state saved at `step`, laid out like `abstract_state` (shapes + shardings).
 
-    Raises ValueError naming the config that wrote the checkpoint when its
-    arrays do not fit this run's (other model changes only warn).
+    Raises IncompatibleCheckpointError naming the config that wrote the checkpoint when
+    its arrays do not fit this run's (other model changes only warn), and
+    DamagedCheckpointError when it cannot be read.
     """
     where = os.path.join(self.directory, str(step))
-    saved = self._manager.restore(step, args=ocp.args.Composite(
-        config=ocp.args.JsonRestore()))["config"]
+    try:
+      saved = self._manager.restore(step, args=ocp.args.Composite(
+          config=ocp.args.JsonRestore()))["config"]
+      metadata = self._manager.item_metadata(step)["state"]
+    except Exception as error:  # pylint: disable=broad-except
+      raise DamagedCheckpointError(f"{where}: {_first_line(error)}") from error
+    if metadata is None:
+      raise DamagedCheckpointError(f"{where}: its array metadata (state/_METADATA) is missing")
     saved_model, run_model = _model_fields(saved), _model_fields(_config_json(config))
     mismatched = sorted(k for k in saved_model.keys() | run_model.keys()
                         if saved_model.get(k) != run_model.get(k))
     target = flax.serialization.to_state_dict(abstract_state)
-    mismatched_arrays = _mismatched_arrays(self._manager.item_metadata(step)["state"], target)
+    mismatched_arrays = _mismatched_arrays(metadata, target)
     fields = ", ".join(f"model.{k}: checkpoint {saved_model.get(k)!r} vs this run "
                        f"{run_model.get(k)!r}" for k in mismatched)
     if mismatched_arrays:
-      raise ValueError(
+      raise IncompatibleCheckpointError(
           f"The checkpoint {where} was written by an incompatible config "
           f"({fields or 'same model fields'}; arrays: {mismatched_arrays}). Its config is "
           f"stored in {os.path.join(where, 'config')}. Use a fresh --workdir, or the config "
           "that wrote it.")
     if mismatched:
       logging.warning("Resuming %s with changed model fields (%s).", where, fields)
-    restored = self._manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(target)))["state"]
+    try:
+      restored = self._manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(target)))["state"]
+    except Exception as error:  # pylint: disable=broad-except
+      raise DamagedCheckpointError(f"{where}: {_first_line(error)}") from error
     logging.info("Restored step %d from %s.", step, where)
     return flax.serialization.from_state_dict(abstract_state, restored)
 
-  def wait(self) -> None:
-    """Blocks until pending saves are committed."""
-    self._manager.wait_until_finished()
+  def restore_latest(self, abstract_state: Any, config: ml_collections.ConfigDict
+                     ) -> Optional[Tuple[Any, int]]:
+    """(state, step) of the newest checkpoint that restores; None when there is none.
+
+    A damaged step is logged, moved aside (writers) or skipped (read-only), and the next
+    newest is tried; only when every one fails is it an error, listing what was tried.
+    """
+    tried = []
+    for step in reversed(self.all_steps()):
+      try:
+        return self.restore(step, abstract_state, config), step
+      except DamagedCheckpointError as error:
+        tried.append(f"step {step}: {error}")
+        self._set_aside(step, error)
+    if tried:
+      raise DamagedCheckpointError(
+          f"No checkpoint in {self.directory} could be read. Tried:\n  " + "\n  ".join(tried)
+          + "\nDamaged steps were moved aside as <step>" + DAMAGED_SUFFIX
+          + " (nothing was deleted); start a fresh run with another --workdir, or restore "
+          "the directory from a backup.")
+    return None
+
+  def _set_aside(self, step: int, error: DamagedCheckpointError) -> None:
+    where = os.path.join(self.directory, str(step))
+    if self.read_only:
+      logging.warning("Checkpoint step %d is damaged (%s); trying an older one.", step, error)
+      return
+    aside = where + DAMAGED_SUFFIX
+    if jax.process_index() == 0:
+      suffix = 1
+      while os.path.exists(aside):
+        aside, suffix = f"{where}{DAMAGED_SUFFIX}{suffix}", suffix + 1
+      os.rename(where, aside)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices(f"checkpoint {step} set aside")
+    logging.warning("Checkpoint step %d is damaged (%s): moved aside to %s; trying an older "
+                    "one.", step, error, aside)
+    self._manager.reload()
 
   def close(self) -> None:
     self._manager.close()

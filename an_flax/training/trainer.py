@@ -1,27 +1,29 @@
-"""`train_and_evaluate`: the training loop around the compiled step.
+"""`train_and_evaluate`: the GAN task's run around its compiled step.
 
-It validates the config, builds the mesh, restores the newest checkpoint of
-`workdir` (or initialises), then steps, logs, draws pictures, runs the
-evaluators it is given and saves until `num_train_steps` or SIGTERM.
-Non-finite losses or parameters stop the run before anything bad is saved.
+It validates the config and checks the workdir and the data before building anything,
+locks the workdir, restores the newest readable checkpoint (or initialises), compiles
+the step, then runs the shared loop (`an_flax.runtime.loop.train_loop`): steps, logs,
+saves, and after each step draws pictures and runs the evaluators it is given, until
+`num_train_steps` or SIGTERM.
 """
 
 import functools
 import os
-import time
-from typing import Any, Dict, Protocol, Sequence
+from typing import Any, Dict, Protocol, Sequence, Tuple
 
 import flax.linen as nn
 import jax
 import ml_collections
 import numpy as np
 from absl import logging
-from clu import metric_writers, parameter_overview, periodic_actions
+from clu import metric_writers, parameter_overview
 
 from an_flax.data import input_pipeline
 from an_flax.models import build_models
-from an_flax.runtime import loop, mesh as mesh_lib, pictures as pictures_lib
+from an_flax.runtime import loop, mesh as mesh_lib, pictures as pictures_lib, workdir as workdir_lib
 from an_flax.runtime.checkpoints import Checkpointer
+from an_flax.runtime.config_checks import check
+from an_flax.runtime.preemption import PreemptionGuard
 from an_flax.training import steps
 from an_flax.training.config import validate_config
 from an_flax.training.state import TrainState, create_train_state, make_optimizers
@@ -47,14 +49,16 @@ class Evaluator(Protocol):
 class _Pictures:
   """Class-conditional sample sheets and AN layout maps of G_ema on fixed noise."""
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str, sample_fn,
-               writer: metric_writers.MetricWriter):
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh,
+               sample_fn, writer: metric_writers.MetricWriter):
     classes = pictures_lib.sample_classes(config.model.num_classes, SAMPLE_ROWS)
     noise = jax.random.normal(jax.random.PRNGKey(config.seed + 1),
                               (SAMPLE_COLUMNS, config.model.z_dim))
     self._rows = len(classes)
-    self._z = np.tile(np.asarray(noise), (self._rows, 1))
-    self._labels = np.repeat(np.asarray(classes, np.int32), SAMPLE_COLUMNS)
+    self._z, self._labels = jax.device_put(  # once: the sheets reuse them
+        (np.tile(np.asarray(noise), (self._rows, 1)),
+         np.repeat(np.asarray(classes, np.int32), SAMPLE_COLUMNS)),
+        mesh_lib.replicated(mesh))
     self._workdir, self._sample_fn, self._writer = workdir, sample_fn, writer
     self._warned_no_layouts = False
 
@@ -84,21 +88,31 @@ class _Pictures:
                  ", ".join(sorted(layouts)))
 
 
+def check_run_inputs(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """The cheap checks, before any model is built: data that can be read (or generated), as
+  many classes in the data as the model has, and a writable workdir (created last, so a
+  refused run leaves nothing behind)."""
+  classes = input_pipeline.check_available(config)
+  check(classes == config.model.num_classes, "model.num_classes",
+        f"{config.model.num_classes} differs from the {classes} classes of dataset "
+        f"{config.dataset.name!r}: labels past the model's class table would give NaN")
+  workdir_lib.check_writable(workdir)
+
+
 def restore_or_initialize(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
                           generator: nn.Module, discriminator: nn.Module,
-                          checkpointer: Checkpointer) -> TrainState:
-  """The newest checkpoint's state, or a fresh one from `config.seed`; replicated on `mesh`."""
+                          checkpointer: Checkpointer) -> Tuple[TrainState, int]:
+  """(state, step): the newest readable checkpoint's, or a fresh state from `config.seed`;
+  replicated on `mesh`."""
   g_tx, d_tx = make_optimizers(config)
   replicated = mesh_lib.replicated(mesh)
   init = jax.jit(functools.partial(create_train_state, config, generator, discriminator,
                                    g_tx, d_tx), out_shardings=replicated)
   rng = jax.random.PRNGKey(config.seed)
-  step = checkpointer.latest_step()
-  if step is None:
-    return init(rng)
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
                           jax.eval_shape(init, rng))
-  return checkpointer.restore(step, abstract, config)
+  restored = checkpointer.restore_latest(abstract, config)
+  return restored if restored is not None else (init(rng), 0)
 
 
 def due_evaluators(evaluators: Sequence[Evaluator], step: int, last: bool) -> list[Evaluator]:
@@ -117,66 +131,83 @@ def _evaluate(evaluators: Sequence[Evaluator], state: TrainState, step: int,
     writer.write_scalars(step, scores)
 
 
+def _abstract_batch(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
+                    ) -> Dict[str, jax.ShapeDtypeStruct]:
+  """The global batch a step takes: d_steps batches of uint8 images and int32 labels."""
+  shape = (config.optim.d_steps, config.batch_size)
+  size = config.model.resolution
+  sharding = mesh_lib.batch_sharding(mesh, 1)
+  return {"image": jax.ShapeDtypeStruct(shape + (size, size, 3), np.uint8, sharding=sharding),
+          "label": jax.ShapeDtypeStruct(shape, np.int32, sharding=sharding)}
+
+
+def _log_outputs(workdir: str) -> None:
+  where = lambda name: os.path.join(os.path.abspath(workdir), name)
+  logging.info("Outputs: checkpoints in %s, sample sheets in %s, layout pictures in %s, "
+               "TensorBoard events in %s (tensorboard --logdir %s).", where("checkpoints"),
+               where("samples"), where("layouts"), os.path.abspath(workdir),
+               os.path.abspath(workdir))
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        evaluators: Sequence[Evaluator] = ()) -> TrainState:
-  """Trains until `config.num_train_steps` (resuming from `workdir`); returns the state."""
+  """Trains until `config.num_train_steps` (resuming from `workdir`); returns the state.
+
+  Raises `an_flax.runtime.preemption.Preempted` after saving when SIGTERM arrives.
+  """
   validate_config(config)
-  mesh = mesh_lib.create_mesh()
+  check_run_inputs(config, workdir)
+  with workdir_lib.WorkdirLock(workdir):
+    mesh = mesh_lib.create_mesh()
+    checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
+    writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+    with loop.preemptible(checkpointer, writer) as guard:
+      state = _run(config, workdir, evaluators, mesh, checkpointer, writer, guard)
+  logging.info("Finished at step %d.", config.num_train_steps)
+  return state
+
+
+def _run(config: ml_collections.ConfigDict, workdir: str, evaluators: Sequence[Evaluator],
+         mesh: jax.sharding.Mesh, checkpointer: Checkpointer,
+         writer: metric_writers.MetricWriter, guard: PreemptionGuard) -> TrainState:
+  _log_outputs(workdir)
+  logging.info("Config:\n%s", config)
+  d_steps = config.optim.d_steps
+  input_pipeline.prepare(config)  # may generate the data: before the model
   generator, discriminator = build_models(config.model)
   g_tx, d_tx = make_optimizers(config)
-  checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
-  last_saved = checkpointer.latest_step()
-  state = restore_or_initialize(config, mesh, generator, discriminator, checkpointer)
-  start_step = int(mesh_lib.to_host(state.step))
-
-  writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
-  logging.info("Config:\n%s", config)
+  newest = checkpointer.latest_step()
+  state, start_step = guard.interruptible(
+      lambda: restore_or_initialize(config, mesh, generator, discriminator, checkpointer),
+      newest)
   for name, params in (("Generator", state.g_params), ("Discriminator", state.d_params)):
     parameter_overview.log_parameter_overview(mesh_lib.to_host(params), msg=f"{name} parameters")
 
-  train_step = steps.make_train_step(config, generator, discriminator, g_tx, d_tx, mesh)
-  pictures = _Pictures(config, workdir, steps.make_sample_fn(generator, discriminator, mesh),
-                       writer)
-  d_steps = config.optim.d_steps
-  iterator = input_pipeline.create_train_iterator(config, start_step * d_steps)
-  report = periodic_actions.ReportProgress(
-      num_train_steps=config.num_train_steps, writer=writer, every_steps=config.log_every_steps)
-  pending: loop.PendingMetrics = []
-  window_start, window_steps = time.monotonic(), 0
-  with loop.preemptible(checkpointer, writer) as guard:
-    # Logged once SIGTERM is handled: from here on a SIGTERM saves and stops.
-    logging.info("Training from step %d to %d.", start_step, config.num_train_steps)
-    for step in range(start_step + 1, config.num_train_steps + 1):
-      batch = mesh_lib.global_batch(loop.stack_batches(iterator, d_steps), mesh, batch_dim=1)
-      state, metrics = train_step(state, batch)
-      pending.append((step, metrics))
-      window_steps += 1
-      report(step)
-      stop = guard.should_stop(step)
-      last = step == config.num_train_steps
-      save = stop or last or checkpointer.due(step)
-      if save or loop.every(step, config.log_every_steps):
-        scalars = loop.summarize(pending, last_saved)
-        elapsed = time.monotonic() - window_start
-        scalars["images_per_sec_per_device"] = (
-            window_steps * d_steps * config.batch_size / elapsed / jax.device_count())
-        writer.write_scalars(step, scalars)
-        pending, window_start, window_steps = [], time.monotonic(), 0
-      if save:
-        with report.timed("checkpoint"):
-          checkpointer.save(step, state, config)
-        last_saved = step
-      samples = loop.every(step, config.sample_every_steps) or last
-      layouts = loop.every(step, config.layout_every_steps) or last
-      if (samples or layouts) and not stop:  # a preempted job has no time for pictures
-        with report.timed("pictures"):
-          pictures(state, step, samples, layouts)
-      due = due_evaluators(evaluators, step, last)
-      if due and not stop:
-        with report.timed("evaluation"):
-          _evaluate(due, state, step, writer)
-      if stop:
-        logging.warning("Stopping at step %d on SIGTERM after saving a checkpoint.", step)
-        break
-  logging.info("Finished at step %d.", int(mesh_lib.to_host(state.step)))
-  return state
+  train_step, flops = loop.compile_step(
+      steps.make_train_step(config, generator, discriminator, g_tx, d_tx, mesh),
+      (state, _abstract_batch(config, mesh)), guard, checkpointer.latest_step())
+  pictures = _Pictures(config, workdir, mesh, steps.make_sample_fn(generator, discriminator,
+                                                                   mesh), writer)
+  host_batches = input_pipeline.create_train_iterator(config, start_step * d_steps)
+  batches = loop.DevicePrefetcher(loop.stack_batches(host_batches, d_steps),
+                                  lambda batch: mesh_lib.global_batch(batch, mesh, batch_dim=1))
+
+  def after_step(state: TrainState, step: int, last: bool) -> None:
+    samples = loop.every(step, config.sample_every_steps) or last
+    layouts = loop.every(step, config.layout_every_steps) or last
+    if samples or layouts:
+      pictures(state, step, samples, layouts)
+    due = due_evaluators(evaluators, step, last)
+    if due:
+      _evaluate(due, state, step, writer)
+
+  # Logged once the step is compiled: from here on a SIGTERM saves a checkpoint and stops.
+  logging.info("Training from step %d to %d.", start_step, config.num_train_steps)
+  try:
+    return loop.train_loop(
+        config, state=state, start_step=start_step, train_step=train_step, batches=batches,
+        cost=loop.StepCost(d_steps * config.batch_size, flops, config.model.dtype),
+        checkpointer=checkpointer, guard=guard, writer=writer, workdir=workdir,
+        after_step=after_step)
+  finally:
+    batches.close()

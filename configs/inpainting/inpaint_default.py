@@ -66,6 +66,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.log_every_steps = 25
   config.picture_every_steps = 100
 
+  # A JAX profiler trace of `num_steps` steps from step `first_step` (0: off) into
+  # <workdir>/plugins/profile/ (TensorBoard's profile tab).
+  config.profile = ml_collections.ConfigDict()
+  config.profile.first_step = 0
+  config.profile.num_steps = 5
+
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 8
   config.eval.num_examples = 200  # 0: the whole eval split

@@ -41,7 +41,7 @@ def shapes_dir(tmp_path_factory) -> str:
   """A data_dir with symmetric_shapes/32x32 prepared once per session."""
   data_dir = str(tmp_path_factory.mktemp('tfds'))
   data = sources.DataConfig(name='symmetric_shapes', image_size=32, data_dir=data_dir)
-  sources.prepare(sources.get_builder(data), data, 'train')
+  sources.prepare(data, 'train')
   return data_dir
 
 

@@ -114,7 +114,7 @@ def test_processes_train_on_disjoint_halves(folder_config, monkeypatch):
 
 
 def test_image_folder_labels_and_colours(folder_config, image_folder):
-  assert input_pipeline.num_classes(folder_config) == len(image_folder.colors)
+  assert input_pipeline.check_available(folder_config) == len(image_folder.colors)
   batches = list(input_pipeline.create_eval_dataset(folder_config, 'train'))
   mask = np.concatenate([b['mask'] for b in batches])
   images = np.concatenate([b['image'] for b in batches])[mask].astype(int)
@@ -140,5 +140,5 @@ def test_eval_batches_are_padded_alike_on_every_process(folder_config, monkeypat
 
 
 def test_shapes_metadata(shapes_config):
-  assert input_pipeline.num_classes(shapes_config) == 10
+  assert input_pipeline.check_available(shapes_config) == 10
   assert input_pipeline.image_shape(shapes_config) == (32, 32, 3)

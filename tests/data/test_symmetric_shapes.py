@@ -17,7 +17,7 @@ def _load(data_dir: str, split: str) -> dict[str, np.ndarray]:
 
 def test_two_prepares_give_identical_examples(shapes_dir, tmp_path):
   data = sources.DataConfig(name='symmetric_shapes', image_size=32, data_dir=str(tmp_path))
-  sources.prepare(sources.get_builder(data), data, 'test')
+  sources.prepare(data, 'test')
   first, second = _load(shapes_dir, 'test'), _load(str(tmp_path), 'test')
   np.testing.assert_array_equal(first['image'], second['image'])
   np.testing.assert_array_equal(first['label'], second['label'])

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from an_flax.inpainting import evaluation, fill, steps, trainer
+from an_flax.runtime import preemption
 from configs.inpainting import inpaint_default
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -43,21 +44,17 @@ def trained(tmp_path_factory):
   root = tmp_path_factory.mktemp("inpainting_run")
   config = run_config(str(root / "tfds"))
   workdir, reference = str(root / "workdir"), str(root / "uninterrupted")
-  make_step = steps.make_train_step
+  should_stop = preemption.PreemptionGuard.should_stop
 
-  def interrupting_step(*args):
-    step = make_step(*args)
-    def run(state, batch, vgg):
-      state, metrics = step(state, batch, vgg)
-      if int(state.step) == 2:
-        os.kill(os.getpid(), signal.SIGTERM)  # as a preemption would
-      return state, metrics
-    return run
+  def signalled_at_step_2(guard, step):
+    if step == 2:
+      os.kill(os.getpid(), signal.SIGTERM)  # as a preemption would, between two steps
+    return should_stop(guard, step)
 
   with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(steps, "make_train_step", interrupting_step)
-    interrupted = trainer.train_inpainting_and_evaluate(config, workdir)
-  assert int(np.asarray(interrupted.step)) == 2
+    patch.setattr(preemption.PreemptionGuard, "should_stop", signalled_at_step_2)
+    with pytest.raises(preemption.Preempted, match="saved a checkpoint of step 2"):
+      trainer.train_inpainting_and_evaluate(config, workdir)
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2"]
   resumed = trainer.train_inpainting_and_evaluate(config, workdir)
   assert int(np.asarray(resumed.step)) == config.num_train_steps
@@ -71,7 +68,7 @@ def test_sigterm_saves_and_the_rerun_resumes(trained):
   _, workdir = trained
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
   pictures = sorted(os.listdir(os.path.join(workdir, "pictures")))
-  assert pictures == ["step_000000.png", "step_000002.png", "step_000004.png"]
+  assert pictures == ["step_000000.png", "step_000004.png"]  # none when preempted
   sheet = np.asarray(Image.open(os.path.join(workdir, "pictures", "step_000004.png")))
   assert sheet.shape[0] > 8 * 32 and sheet.shape[1] > 6 * 32  # 8 rows x 6 columns
 
@@ -151,5 +148,5 @@ def test_fill_command_line(trained, tmp_path):
   bad = subprocess.run(base + ["--mask", _write(tmp_path / "bad.png", good // 2),
                                "--output", str(tmp_path / "bad_out.png")],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-  assert bad.returncode == 1 and "inpaint.py fill: The mask" in bad.stderr
+  assert bad.returncode == 1 and "inpaint.py: error: The mask" in bad.stderr
   assert "not binary" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,21 +1,26 @@
-"""Checkpoints: a kill mid-save keeps the previous one; incompatible configs are named."""
+"""Checkpoints never lose a run: a kill mid-save keeps the previous one, a damaged newest
+one is moved aside and the previous restored, a failed save is reported at once with its
+partial step removed; incompatible configs are named."""
 
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from an_flax.models import build_models
-from an_flax.runtime import mesh as mesh_lib
-from an_flax.training import state as state_lib
+from an_flax.runtime import checkpoints, mesh as mesh_lib
 from an_flax.runtime.checkpoints import Checkpointer
+from an_flax.training import state as state_lib
 from configs import default
+from runtime import faults
 from training.helpers import REPO, TINY, override
 
 _KILLED_MID_SAVE = textwrap.dedent("""
@@ -86,4 +91,104 @@ def test_incompatible_checkpoint_names_the_config_that_wrote_it(tmp_path):
                           abstract)
   restored = checkpointer.restore(3, abstract, other)
   assert int(restored.step) == 0 and restored.g_params.keys() == state.g_params.keys()
+  checkpointer.close()
+
+
+def _two_checkpoints(workdir: str) -> dict:
+  """Steps 1 and 2 of a small tree (a real data file each); returns its abstract tree."""
+  checkpointer = Checkpointer(workdir, every_steps=1, keep=3)
+  rng = np.random.default_rng(0)
+  for step in (1, 2):
+    checkpointer.save(step, {"w": jnp.arange(4.0) * step,
+                             "b": jnp.asarray(rng.standard_normal(50_000, np.float32))},
+                      default.get_config())
+    checkpointer.wait()
+  checkpointer.close()
+  return {"w": jax.ShapeDtypeStruct((4,), jnp.float32),
+          "b": jax.ShapeDtypeStruct((50_000,), jnp.float32)}
+
+
+def _truncate_largest_data_file(step_dir) -> None:
+  files = sorted((p for p in (step_dir / "state").rglob("*") if p.is_file()),
+                 key=lambda p: p.stat().st_size)
+  with open(files[-1], "r+b") as f:
+    f.truncate(files[-1].stat().st_size // 2)
+
+
+DAMAGES = {
+    "truncated data file": (_truncate_largest_data_file, "OUT_OF_RANGE"),
+    "missing manifest": (lambda step_dir: (step_dir / "state" / "manifest.ocdbt").unlink(),
+                         "NOT_FOUND"),
+    "missing metadata": (lambda step_dir: (step_dir / "state" / "_METADATA").unlink(),
+                         "array metadata (state/_METADATA) is missing"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_damaged_newest_checkpoint_is_moved_aside_and_the_previous_one_restored(
+    damage, tmp_path, caplog):
+  abstract = _two_checkpoints(str(tmp_path))
+  damage_fn, reason = DAMAGES[damage]
+  damage_fn(tmp_path / "checkpoints" / "2")
+  checkpointer = Checkpointer(str(tmp_path), every_steps=1, keep=3)
+  with caplog.at_level("WARNING"):
+    state, step = checkpointer.restore_latest(abstract, default.get_config())
+  checkpointer.close()
+  assert step == 1
+  np.testing.assert_array_equal(state["w"], np.arange(4.0))
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2.damaged"]
+  assert f"Checkpoint step 2 is damaged" in caplog.text and reason in caplog.text
+  assert "incompatible" not in caplog.text
+
+
+def test_read_only_restore_skips_a_damaged_step_without_moving_it(tmp_path):
+  abstract = _two_checkpoints(str(tmp_path))
+  (tmp_path / "checkpoints" / "2" / "state" / "manifest.ocdbt").unlink()
+  checkpointer = Checkpointer(str(tmp_path), every_steps=1, keep=3, read_only=True)
+  _, step = checkpointer.restore_latest(abstract, default.get_config())
+  assert step == 1 and sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
+
+
+def test_when_no_checkpoint_restores_the_error_lists_every_step_tried(tmp_path):
+  abstract = _two_checkpoints(str(tmp_path))
+  for step in ("1", "2"):
+    (tmp_path / "checkpoints" / step / "state" / "manifest.ocdbt").unlink()
+  checkpointer = Checkpointer(str(tmp_path), every_steps=1, keep=3)
+  with pytest.raises(checkpoints.DamagedCheckpointError) as error:
+    checkpointer.restore_latest(abstract, default.get_config())
+  message = str(error.value)
+  assert "No checkpoint in" in message and "step 2:" in message and "step 1:" in message
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1.damaged", "2.damaged"]
+
+
+def test_read_only_checkpointer_of_a_workdir_without_checkpoints_creates_nothing(tmp_path):
+  with pytest.raises(FileNotFoundError, match="No checkpoints in"):
+    Checkpointer(str(tmp_path), every_steps=1, keep=3, read_only=True)
+  assert not os.listdir(tmp_path)
+
+
+def test_failed_save_is_reported_without_blocking_and_its_partial_step_removed(
+    tmp_path, monkeypatch):
+  """A save that fails in its background commit (a full disk): `check_saves` raises one
+  message naming the step, the cause and the free space; step 1 stays restorable."""
+  monkeypatch.setenv("AN_FLAX_TEST_DISK_FULL_STEP", "2")
+  monkeypatch.setattr(ocp.StandardCheckpointHandler, "async_save",
+                      ocp.StandardCheckpointHandler.async_save)  # restored after the test
+  exec(faults.DISK_FULL_PATCH, {})  # pylint: disable=exec-used
+  checkpointer = Checkpointer(str(tmp_path), every_steps=1, keep=3)
+  checkpointer.save(1, {"w": jnp.arange(4.0)}, default.get_config())
+  checkpointer.wait()
+  checkpointer.save(2, {"w": jnp.arange(4.0) * 2}, default.get_config())
+  deadline = time.monotonic() + 60
+  with pytest.raises(checkpoints.CheckpointSaveError) as error:
+    while time.monotonic() < deadline:
+      checkpointer.check_saves()
+      time.sleep(0.05)
+  message = str(error.value)
+  assert "Saving the checkpoint of step 2" in message and "No space left on device" in message
+  assert "MiB are free" in message and "newest complete checkpoint is step 1" in message
+  assert os.listdir(tmp_path / "checkpoints") == ["1"]
+  restored = checkpointer.restore(1, {"w": jax.ShapeDtypeStruct((4,), jnp.float32)},
+                                  default.get_config())
+  np.testing.assert_array_equal(restored["w"], np.arange(4.0))
   checkpointer.close()

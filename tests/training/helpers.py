@@ -21,6 +21,7 @@ TINY = {
     "model.g_multipliers": (4, 4, 2, 1), "model.d_multipliers": (1, 2, 4, 4),
     "ema.start_step": 2, "log_every_steps": 2, "checkpoint.every_steps": 2,
     "sample_every_steps": 0, "layout_every_steps": 0,
+    "eval.shapes_every_steps": 0,  # tests/evaluation score the shapes metrics
 }
 
 
@@ -57,11 +58,13 @@ def subprocess_env(compile_cache: str, num_devices: int = 1) -> Dict[str, str]:
 
 
 def start_training(workdir: str, data_dir: str, compile_cache: str, *extra: str,
-                   num_devices: int = 1, log_path: str | None = None) -> subprocess.Popen:
-  """`python train.py` on the tiny default config, output to `log_path` (or a pipe)."""
+                   num_devices: int = 1, log_path: str | None = None,
+                   env: Dict[str, str] | None = None) -> subprocess.Popen:
+  """`python train.py` on the tiny default config, output to `log_path` (or a pipe), in
+  `env` (default: `subprocess_env`)."""
   command = [sys.executable, os.path.join(REPO, "train.py"),
              f"--config={os.path.join(REPO, 'configs', 'default.py')}", f"--workdir={workdir}",
              *as_flags(TINY), f"--config.dataset.data_dir={data_dir}", *extra]
   output = open(log_path, "w") if log_path else subprocess.PIPE
-  return subprocess.Popen(command, cwd=REPO, env=subprocess_env(compile_cache, num_devices),
+  return subprocess.Popen(command, cwd=REPO, env=env or subprocess_env(compile_cache, num_devices),
                           stdout=output, stderr=subprocess.STDOUT, text=True)

@@ -21,6 +21,7 @@ from an_flax.evaluation.in_training import TrainingFID
 from an_flax.models import build_models
 from an_flax.runtime import mesh as mesh_lib
 from an_flax.runtime.checkpoints import Checkpointer
+from an_flax.runtime.preemption import PREEMPTED_EXIT_CODE
 from an_flax.training.trainer import restore_or_initialize
 from training.helpers import start_training, tiny_config
 
@@ -89,11 +90,15 @@ def test_interrupted_run_resumes_to_the_same_state_and_divergence_stops(
   process = run(interrupted, "--config.num_train_steps=1000", log=terminated_log)
   _wait_for(lambda: "Training from step" in _read(terminated_log), process)
   process.send_signal(signal.SIGTERM)
-  assert process.wait(timeout=300) == 0, _read(terminated_log)[-3000:]
+  # Preempted is not finished: a documented non-zero status, so a scheduler requeues it.
+  assert process.wait(timeout=300) == PREEMPTED_EXIT_CODE, _read(terminated_log)[-3000:]
   log = _read(terminated_log)
   assert f"Restored step {complete[-1]} from" in log
-  stopped = int(re.search(r"Stopping at step (\d+) on SIGTERM", log).group(1))
+  assert "Taking over the stale lock" in log  # the killed run's lock: its process is gone
+  stopped = int(re.search(r"Preempted \(SIGTERM\): saved a checkpoint of step (\d+)\. Run the "
+                          r"same command to resume", log).group(1))
   assert stopped > complete[-1] and _steps(interrupted)[-1] == stopped
+  assert "Finished" not in log
 
   log = _finish(run(interrupted, f"--config.num_train_steps={STEPS}"))
   assert f"Restored step {stopped} from" in log and f"Finished at step {STEPS}" in log
@@ -116,10 +121,11 @@ def test_interrupted_run_resumes_to_the_same_state_and_divergence_stops(
 def _restore(config, workdir):
   """The newest checkpoint of `workdir`, restored in this process (8 devices)."""
   generator, discriminator = build_models(config.model)
-  checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
+  checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep,
+                              read_only=True)
   try:
     return restore_or_initialize(config, mesh_lib.create_mesh(), generator, discriminator,
-                                 checkpointer)
+                                 checkpointer)[0]
   finally:
     checkpointer.close()
 
