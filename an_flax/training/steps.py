@@ -9,8 +9,14 @@ Fake images use labels drawn uniformly over the classes and fresh noise for
 every D update and for the G update. G runs in train mode in D updates too, so
 its BN running statistics and SN vectors advance there, as in the PyTorch
 baselines. D runs once on the interleaved real and fake batch per D update,
-so its SN vectors advance once per D update; the G update's D pass does not
-advance them.
+so its SN vectors advance once per D update, and once more in the G update's
+D pass when `optim.g_step_advances_d_spectral` (as in StudioGAN and
+BigGAN-PyTorch, where that pass runs D in train mode).
+
+The D updates run as a `lax.scan` over the stacked batches, so the program does
+not grow with `d_steps`, except on the CPU, where XLA runs the convolutions of a
+loop body much slower and the updates are unrolled instead
+(`benchmarks/train_step_time.py` measures both).
 """
 
 from typing import Any, Callable, Dict, Tuple
@@ -36,11 +42,24 @@ def _all_finite(tree: Any) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
+def default_d_loop() -> str:
+  """'unroll' on the CPU, else 'scan' (see the module docstring)."""
+  return "unroll" if jax.default_backend() == "cpu" else "scan"
+
+
 def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
                     discriminator: nn.Module, g_tx: optax.GradientTransformation,
-                    d_tx: optax.GradientTransformation, mesh: Mesh
+                    d_tx: optax.GradientTransformation, mesh: Mesh,
+                    d_loop: str | None = None
                     ) -> Callable[[TrainState, Batch], Tuple[TrainState, Metrics]]:
-  """The compiled step: state replicated and donated, batch split on dimension 1."""
+  """The jitted step: state replicated and donated, batch split on dimension 1.
+
+  `d_loop` is how the D updates run: 'scan' or 'unroll' (default: `default_d_loop()`).
+  """
+  d_loop = d_loop or default_d_loop()
+  if d_loop not in ("scan", "unroll"):
+    raise ValueError(f"d_loop={d_loop!r}: use 'scan' or 'unroll'.")
+  advance_d_spectral = config.optim.g_step_advances_d_spectral
   generate = generator_train_apply(generator, mesh, config.model.per_device_bn)
   orthogonal_weight = config.loss.orthogonal_weight
   num_classes, z_dim = config.model.num_classes, config.model.z_dim
@@ -53,16 +72,19 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
     return (jax.lax.with_sharding_constraint(z, batch_spec),
             jax.lax.with_sharding_constraint(labels, batch_spec))
 
+  # Named scopes label the parts of the step in profiles (benchmarks/step_profile.py).
+  @jax.named_scope("d_update")
   def d_update(carry, g_params, images, labels, key):
     d_params, d_state, d_opt_state, g_state = carry
     latent_key, g_key, d_key = jax.random.split(key, 3)
     z, fake_labels = sample_latents(latent_key, labels.shape[0])
     fake, g_state, _ = generate(g_params, g_state, z, fake_labels, g_key)
-    real = images.astype(jnp.float32) / 127.5 - 1.0
-    # Interleave (not concatenate) real and fake: every device keeps its rows.
-    both = jnp.stack([real, jax.lax.stop_gradient(fake)], axis=1).reshape(
-        (-1,) + real.shape[1:])
-    both_labels = jnp.stack([labels, fake_labels], axis=1).reshape(-1)
+    with jax.named_scope("interleave"):
+      real = images.astype(jnp.float32) / 127.5 - 1.0
+      # Interleave (not concatenate) real and fake: every device keeps its rows.
+      both = jnp.stack([real, jax.lax.stop_gradient(fake)], axis=1).reshape(
+          (-1,) + real.shape[1:])
+      both_labels = jnp.stack([labels, fake_labels], axis=1).reshape(-1)
 
     def loss_fn(params):
       logits, mutated = discriminator.apply(
@@ -77,20 +99,25 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
       return hinge + orthogonal_weight * orthogonal, (new_state, metrics)
 
     grads, (d_state, metrics) = jax.grad(loss_fn, has_aux=True)(d_params)
-    updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
-    d_params = optax.apply_updates(d_params, updates)
+    with jax.named_scope("adam"):
+      updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
+      d_params = optax.apply_updates(d_params, updates)
     return (d_params, d_state, d_opt_state, g_state), metrics
 
   def train_step(state: TrainState, batch: Batch) -> Tuple[TrainState, Metrics]:
     rng, step_rng = jax.random.split(state.rng)
     d_keys = jax.random.split(step_rng, config.optim.d_steps + 1)
     carry = (state.d_params, state.d_state, state.d_opt_state, state.g_state)
-    d_metrics = []
-    # A Python loop, not lax.scan: XLA:CPU runs the convolutions of a loop body ~30x slower.
-    for i in range(config.optim.d_steps):
-      carry, metrics = d_update(carry, state.g_params, batch["image"][i], batch["label"][i],
-                                d_keys[i + 1])
-      d_metrics.append(metrics)
+    update = lambda carry, inputs: d_update(carry, state.g_params, *inputs)
+    inputs = (batch["image"], batch["label"], d_keys[1:])
+    if d_loop == "scan":
+      carry, d_metrics = jax.lax.scan(update, carry, inputs)
+    else:
+      per_update = []
+      for i in range(config.optim.d_steps):
+        carry, metrics = update(carry, jax.tree.map(lambda x, i=i: x[i], inputs))
+        per_update.append(metrics)
+      d_metrics = jax.tree.map(lambda *m: jnp.stack(m), *per_update)
     d_params, d_state, d_opt_state, g_state = carry
 
     latent_key, g_key, d_key = jax.random.split(d_keys[0], 3)
@@ -98,25 +125,35 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
 
     def g_loss_fn(params):
       fake, new_g_state, orthogonal = generate(params, g_state, z, labels, g_key)
-      logits, _ = discriminator.apply(  # D's SN update is dropped: see module doc.
+      logits, mutated = discriminator.apply(
           {"params": d_params, **d_state}, fake, labels, train=True,
           rngs={"sampling": d_key}, mutable=["spectral", "losses"])
+      new_d_state = {name: mutated.get(name, {}) for name in d_state}
       hinge = losses.generator_hinge(logits)
-      return hinge + orthogonal_weight * orthogonal, (new_g_state, hinge, orthogonal)
+      return hinge + orthogonal_weight * orthogonal, (new_g_state, new_d_state, hinge,
+                                                      orthogonal)
 
-    grads, (g_state, g_loss, g_orthogonal) = jax.grad(g_loss_fn, has_aux=True)(state.g_params)
-    updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
-    g_params = optax.apply_updates(state.g_params, updates)
+    with jax.named_scope("g_update"):
+      grads, (g_state, g_step_d_state, g_loss, g_orthogonal) = jax.grad(
+          g_loss_fn, has_aux=True)(state.g_params)
+      if advance_d_spectral:
+        d_state = g_step_d_state
+      with jax.named_scope("adam"):
+        updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
+        g_params = optax.apply_updates(state.g_params, updates)
 
     step = state.step + 1
+    with jax.named_scope("ema"):
+      ema_params = update_ema(state.ema_params, g_params, step, config)
+      ema_state = update_ema(state.ema_state, g_state, step, config)
     new_state = state.replace(
         step=step, rng=rng, g_params=g_params, g_state=g_state, d_params=d_params,
         d_state=d_state, g_opt_state=g_opt_state, d_opt_state=d_opt_state,
-        ema_params=update_ema(state.ema_params, g_params, step, config),
-        ema_state=update_ema(state.ema_state, g_state, step, config))
-    metrics = {name: jnp.mean(jnp.stack([m[name] for m in d_metrics])) for name in d_metrics[0]}
-    metrics.update(g_loss=g_loss, g_orthogonal=g_orthogonal,
-                   finite=_all_finite((g_params, d_params)).astype(jnp.float32))
+        ema_params=ema_params, ema_state=ema_state)
+    metrics = {name: jnp.mean(value) for name, value in d_metrics.items()}
+    with jax.named_scope("finite"):
+      finite = _all_finite((g_params, d_params)).astype(jnp.float32)
+    metrics.update(g_loss=g_loss, g_orthogonal=g_orthogonal, finite=finite)
     return new_state, metrics
 
   replicated = mesh_lib.replicated(mesh)

@@ -41,10 +41,12 @@ def random_batch(config):
 
 
 @functools.lru_cache(maxsize=None)
-def one_step(name: str, num_devices: int, per_device_bn: bool = False):
+def one_step(name: str, num_devices: int, per_device_bn: bool = False, d_loop: str = "unroll",
+             advance_d_spectral: bool = True):
   """(initial state, state after one step, metrics), on host, over the first devices."""
   config = tiny_family_config(name)
   config.model.per_device_bn = per_device_bn
+  config.optim.g_step_advances_d_spectral = advance_d_spectral
   mesh = mesh_lib.create_mesh(jax.devices()[:num_devices])
   generator, discriminator = build_models(config.model)
   g_tx, d_tx = state_lib.make_optimizers(config)
@@ -54,7 +56,7 @@ def one_step(name: str, num_devices: int, per_device_bn: bool = False):
   state = init(jax.random.PRNGKey(0))
   before = mesh_lib.to_host(state)
   batch = mesh_lib.global_batch(random_batch(config), mesh, 1)
-  train_step = steps.make_train_step(config, generator, discriminator, g_tx, d_tx, mesh)
+  train_step = steps.make_train_step(config, generator, discriminator, g_tx, d_tx, mesh, d_loop)
   state, metrics = train_step.lower(state, batch).compile(FAST_COMPILE)(state, batch)
   return before, mesh_lib.to_host(state), mesh_lib.to_host(metrics)
 
@@ -156,3 +158,54 @@ def test_per_device_batch_norm_train_step():
   assert metrics["finite"] == 1 and all(np.isfinite(v) for v in metrics.values())
   assert int(per_device.step) == 1
   assert changed(per_device.g_state["batch_stats"], global_bn.g_state["batch_stats"])
+
+
+def _lowered_convolutions(d_steps: int, d_loop: str) -> int:
+  config = tiny_family_config("cifar10_sngan")
+  config.optim.d_steps = d_steps
+  generator, discriminator = build_models(config.model)
+  g_tx, d_tx = state_lib.make_optimizers(config)
+  abstract = jax.eval_shape(lambda key: state_lib.create_train_state(
+      config, generator, discriminator, g_tx, d_tx, key), jax.random.PRNGKey(0))
+  batch = jax.eval_shape(lambda: {k: jnp.asarray(v) for k, v in random_batch(config).items()})
+  mesh = mesh_lib.create_mesh(jax.devices()[:1])
+  step = steps.make_train_step(config, generator, discriminator, g_tx, d_tx, mesh, d_loop)
+  return step.lower(abstract, batch).as_text().count("stablehlo.convolution")
+
+
+def test_scanned_d_updates_do_not_grow_the_program():
+  """The scanned step has one D update's convolutions whatever d_steps; unrolled, it grows."""
+  scanned = [_lowered_convolutions(n, "scan") for n in (1, 3)]
+  unrolled = [_lowered_convolutions(n, "unroll") for n in (1, 2, 3)]
+  assert scanned[0] == scanned[1] == unrolled[0] > 0
+  assert unrolled[2] - unrolled[1] == unrolled[1] - unrolled[0] > 0  # one D update each
+
+
+def test_scanned_and_unrolled_d_updates_give_the_same_step():
+  """cifar10_sngan runs 2 D updates: the same arithmetic in a loop body or unrolled."""
+  _, unrolled, unrolled_metrics = one_step("cifar10_sngan", 1)
+  _, scanned, scanned_metrics = one_step("cifar10_sngan", 1, d_loop="scan")
+  _assert_same_state(unrolled, scanned, lr=tiny_family_config("cifar10_sngan").optim.g_lr)
+  for key in unrolled_metrics:
+    np.testing.assert_allclose(unrolled_metrics[key], scanned_metrics[key], rtol=1e-5,
+                               err_msg=key)
+
+
+def test_g_step_advances_d_spectral_vectors_only_when_asked():
+  """With the switch, D's vectors get one more power iteration in the G update (it depends
+  on D's weights only, so any input gives it); without, they stay as the D updates left
+  them. D's parameters are the same either way."""
+  config = tiny_family_config("default")
+  _, advanced, _ = one_step("default", 1, advance_d_spectral=True)
+  _, kept, _ = one_step("default", 1, advance_d_spectral=False)
+  for a, b in zip(jax.tree.leaves(advanced.d_params), jax.tree.leaves(kept.d_params)):
+    np.testing.assert_array_equal(a, b)
+  _, discriminator = build_models(config.model)
+  images = jnp.zeros((2, 32, 32, 3))
+  _, once_more = discriminator.apply(
+      {"params": kept.d_params, **kept.d_state}, images, jnp.zeros((2,), jnp.int32), train=True,
+      rngs={"sampling": jax.random.PRNGKey(0)}, mutable=["spectral"])
+  assert changed(kept.d_state["spectral"], advanced.d_state["spectral"])
+  for a, b in zip(jax.tree.leaves(once_more["spectral"]),
+                  jax.tree.leaves(advanced.d_state["spectral"])):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
