@@ -3,18 +3,27 @@
 from typing import Any, Optional
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+
+from an_flax.layers.spectral import SNDense
+
+CBN_FORMS = ("table", "one_plus")
 
 
 class ConditionalBatchNorm(nn.Module):
   """BatchNorm without its own affine, then a per-class gain and bias.
 
-  gamma = gain[y] (init 1) and beta = bias[y] (init 0), one row per class, as
-  in the projection-discriminator papers. Statistics are kept in float32 in
-  `batch_stats`. Under `jax.jit` with a sharded batch they are global-batch
-  statistics. Per-device statistics come from applying the model inside
-  `shard_map` with `axis_name=None`; `axis_name` averages the statistics over
-  that named axis (e.g. to pool them within a `vmap`/`shard_map` group).
+  `form='table'`: gamma = gain[y] (init 1) and beta = bias[y] (init 0), one row per
+  class, as in the projection-discriminator papers. `form='one_plus'`: StudioGAN's
+  gamma = 1 + gain(y), beta = bias(y), `gain` and `bias` bias-free dense layers over
+  the one-hot label (initialised by `kernel_init`, spectrally normalised when
+  `spectral`), so a PyTorch checkpoint loads as it is and training sees its
+  parametrisation (spectral norm of W, not of 1 + W). Statistics are kept in float32 in
+  `batch_stats`. Under `jax.jit` with a sharded batch they are global-batch statistics.
+  Per-device statistics come from applying the model inside `shard_map` with
+  `axis_name=None`; `axis_name` averages the statistics over that named axis (e.g. to
+  pool them within a `vmap`/`shard_map` group).
 
   Flax's `momentum=0.9` equals PyTorch's `momentum=0.1`.
   """
@@ -22,6 +31,10 @@ class ConditionalBatchNorm(nn.Module):
   num_classes: int
   momentum: float = 0.9
   epsilon: float = 1e-5
+  form: str = "table"
+  spectral: bool = False
+  spectral_form: str = "flax"
+  kernel_init: Any = nn.initializers.xavier_uniform()
   axis_name: Optional[str] = None
   dtype: Any = None
   param_dtype: Any = jnp.float32
@@ -41,9 +54,21 @@ class ConditionalBatchNorm(nn.Module):
         force_float32_reductions=True,
         name="bn",
     )(x)
-    gain = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.ones,
-                    param_dtype=self.param_dtype, name="gain")(labels)
-    bias = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros,
-                    param_dtype=self.param_dtype, name="bias")(labels)
+    if self.form == "table":
+      gain = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.ones,
+                      param_dtype=self.param_dtype, name="gain")(labels)
+      bias = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros,
+                      param_dtype=self.param_dtype, name="bias")(labels)
+    elif self.form == "one_plus":
+      one_hot = jax.nn.one_hot(labels, self.num_classes, dtype=self.param_dtype)
+      # HIGHEST: the product with a one-hot row selects the row exactly on every backend.
+      project = lambda name: SNDense(
+          features, use_bias=False, spectral=self.spectral, spectral_form=self.spectral_form,
+          kernel_init=self.kernel_init, precision=jax.lax.Precision.HIGHEST,
+          param_dtype=self.param_dtype, name=name)(one_hot, train)
+      gain, bias = 1.0 + project("gain"), project("bias")
+    else:
+      raise ValueError(f"Unknown ConditionalBatchNorm form {self.form!r}; use one of "
+                       f"{CBN_FORMS}.")
     broadcast = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
     return x * gain.reshape(broadcast).astype(x.dtype) + bias.reshape(broadcast).astype(x.dtype)

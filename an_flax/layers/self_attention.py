@@ -27,10 +27,13 @@ class SelfAttention(nn.Module):
   query/key: 1x1 conv C -> C/8; value: 1x1 conv C -> C/2; keys and values are
   2x2 max-pooled; the attended values go through a 1x1 conv C/2 -> C and are
   added back with a learnable weight `gamma` initialised to 0. Cost and memory
-  are quadratic in H*W: (N, HW, HW/4) attention logits.
+  are quadratic in H*W: (N, HW, HW/4) attention logits. StudioGAN's `SelfAttention`
+  (theta, phi, g, attn, sigma) is the same module.
   """
 
   spectral: bool = True
+  spectral_form: str = "flax"
+  kernel_init: Any = nn.initializers.xavier_uniform()
   dtype: Any = None
   param_dtype: Any = jnp.float32
 
@@ -41,7 +44,8 @@ class SelfAttention(nn.Module):
       raise ValueError(f"SelfAttention needs channels divisible by 8, got {c}.")
     conv = lambda features, name: SNConv(
         features, (1, 1), use_bias=False, spectral=self.spectral,
-        dtype=self.dtype, param_dtype=self.param_dtype, name=name)
+        spectral_form=self.spectral_form, kernel_init=self.kernel_init, dtype=self.dtype,
+        param_dtype=self.param_dtype, name=name)
     pool = lambda t: max_pool(t, 2)
     query = conv(c // 8, "query")(x, train).reshape(n, h * w, c // 8)
     key = pool(conv(c // 8, "key")(x, train)).reshape(n, -1, c // 8)

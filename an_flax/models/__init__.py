@@ -5,7 +5,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from an_flax.models.blocks import ANOptions, DownBlock, NonLocal, UpBlock
+from an_flax.models.blocks import ANOptions, DownBlock, LayerOptions, NonLocal, UpBlock
 from an_flax.models.resnet_gan import Discriminator, Generator, build_models
 
 
@@ -25,6 +25,7 @@ def sum_sown_losses(collection: Any) -> jax.Array:
 
 
 __all__ = [
-    "ANOptions", "Discriminator", "DownBlock", "Generator", "NonLocal", "UpBlock",
+    "ANOptions", "Discriminator", "DownBlock", "Generator", "LayerOptions", "NonLocal",
+    "UpBlock",
     "build_models", "sum_sown_losses",
 ]

@@ -28,9 +28,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from an_flax.layers import CBN_FORMS, SPECTRAL_FORMS
 from an_flax.models.blocks import (
-    NONLOCAL_KINDS, ANOptions, DownBlock, NonLocal, UpBlock)
-from an_flax.layers import SNConv, SNDense, SNEmbed
+    INITS, NONLOCAL_KINDS, ANOptions, DownBlock, LayerOptions, NonLocal, UpBlock)
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -52,26 +52,25 @@ class Generator(nn.Module):
   multipliers: Sequence[int] = (16, 16, 8, 4, 2, 1)
   spectral: bool = True
   nonlocal_: NonLocal = NonLocal()
+  layers: LayerOptions = LayerOptions()
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array, train: bool = False) -> jax.Array:
     widths = [self.ch * m for m in self.multipliers]
-    x = SNDense(4 * 4 * widths[0], spectral=self.spectral, dtype=self.dtype,
-                name="dense")(z, train)
+    x = self.layers.dense(4 * 4 * widths[0], self.spectral, self.dtype, "dense")(z, train)
     x = x.reshape(z.shape[0], 4, 4, widths[0])
     resolution = 4
     for i, features in enumerate(widths[1:]):
       resolution *= 2
       inner = self.nonlocal_ if self.nonlocal_.in_block(resolution) else None
-      x = UpBlock(features, self.num_classes, self.spectral, inner=inner, dtype=self.dtype,
-                  name=f"block{i}")(x, labels, train)
+      x = UpBlock(features, self.num_classes, self.spectral, inner=inner, layers=self.layers,
+                  dtype=self.dtype, name=f"block{i}")(x, labels, train)
       if self.nonlocal_.after_block(resolution):
-        x = self.nonlocal_.module(self.spectral, self.dtype, f"nonlocal{resolution}")(x, train)
-    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
-                     force_float32_reductions=True, name="bn")(x)
-    x = SNConv(3, (3, 3), spectral=self.spectral, dtype=self.dtype, name="conv_out")(
-        nn.relu(x), train)
+        x = self.nonlocal_.module(self.spectral, self.dtype, f"nonlocal{resolution}",
+                                  self.layers)(x, train)
+    x = self.layers.batch_norm(train, self.dtype, "bn")(x)
+    x = self.layers.conv(3, 3, self.spectral, self.dtype, "conv_out")(nn.relu(x), train)
     return jnp.tanh(x.astype(jnp.float32))
 
 
@@ -94,13 +93,16 @@ class Discriminator(nn.Module):
   A non-local module listed at resolution r sits after (or inside) the FIRST
   block whose output (or convolutions) has resolution r. Names: 'block{i}',
   'nonlocal{resolution}', 'block{i}/nonlocal', 'linear', 'embed'.
+  `activated_shortcut`: see `DownBlock`.
   """
 
   num_classes: int
   ch: int = 64
   multipliers: Sequence[int] = (1, 2, 4, 8, 16, 16)
   final_resolution: int = 4
+  activated_shortcut: bool = False
   nonlocal_: NonLocal = NonLocal()
+  layers: LayerOptions = LayerOptions()
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -114,14 +116,16 @@ class Discriminator(nn.Module):
         inner = self.nonlocal_
         placed_inside.add(res_in)
       x = DownBlock(self.ch * multiplier, preactivation=i > 0, downsample=res_out < res_in,
-                    inner=inner, dtype=self.dtype, name=f"block{i}")(x, train)
+                    activated_shortcut=self.activated_shortcut, inner=inner,
+                    layers=self.layers, dtype=self.dtype, name=f"block{i}")(x, train)
       if self.nonlocal_.after_block(res_out) and res_out not in placed_after:
-        x = self.nonlocal_.module(True, self.dtype, f"nonlocal{res_out}")(x, train)
+        x = self.nonlocal_.module(True, self.dtype, f"nonlocal{res_out}", self.layers)(
+            x, train)
         placed_after.add(res_out)
     # Global SUM pooling; the head runs in float32.
     h = jnp.sum(nn.relu(x).astype(jnp.float32), axis=(1, 2))
-    logits = SNDense(1, dtype=jnp.float32, name="linear")(h, train)[:, 0]
-    embedding = SNEmbed(self.num_classes, h.shape[-1], dtype=jnp.float32, name="embed")(
+    logits = self.layers.dense(1, True, jnp.float32, "linear")(h, train)[:, 0]
+    embedding = self.layers.embed(self.num_classes, h.shape[-1], jnp.float32, "embed")(
         labels, train)
     return logits + jnp.sum(embedding * h, axis=-1)
 
@@ -174,6 +178,26 @@ def _an_options(cfg: Mapping[str, Any]) -> ANOptions:
   return an
 
 
+def _layer_options(cfg: Mapping[str, Any]) -> LayerOptions:
+  """The optional layer fields; an absent one keeps this project's default."""
+  default = LayerOptions()
+  layers = LayerOptions(
+      spectral_form=str(cfg.get("spectral_form", default.spectral_form)),
+      init=str(cfg.get("init", default.init)),
+      bn_epsilon=float(cfg.get("g_bn_epsilon", default.bn_epsilon)),
+      cbn_form=str(cfg.get("g_cbn_form", default.cbn_form)))
+  if layers.spectral_form not in SPECTRAL_FORMS:
+    _fail("spectral_form", f"unknown {layers.spectral_form!r}", f"use one of {SPECTRAL_FORMS}")
+  if layers.init not in INITS:
+    _fail("init", f"unknown {layers.init!r}", f"use one of {tuple(INITS)}")
+  if layers.bn_epsilon <= 0:
+    _fail("g_bn_epsilon", f"got {layers.bn_epsilon}",
+          "use a small positive value such as 1e-5 (StudioGAN: 1e-4)")
+  if layers.cbn_form not in CBN_FORMS:
+    _fail("g_cbn_form", f"unknown {layers.cbn_form!r}", f"use one of {CBN_FORMS}")
+  return layers
+
+
 def _nonlocal(cfg: Mapping[str, Any], field: str, an: ANOptions,
               widths_after: Mapping[int, int], widths_inside: Mapping[int, int]) -> NonLocal:
   """Parses and checks `model.<field>` against the resolutions the network has.
@@ -218,7 +242,9 @@ def build_models(cfg: Mapping[str, Any]) -> Tuple[Generator, Discriminator]:
   inside_blocks}, an {num_entities, kappa, key_pool, sampling, affine, eps,
   orthogonal_form}, dtype; optional d_final_resolution (where D stops
   downsampling; None or absent: 8 at resolution 32, as SN-GAN's CIFAR D, else 4
-  as SN-GAN's / SA-GAN's ImageNet D). Raises ValueError naming the offending
+  as SN-GAN's / SA-GAN's ImageNet D), d_activated_shortcut (absent: False) and the
+  optional layer fields spectral_form, init, g_bn_epsilon, g_cbn_form
+  (`LayerOptions`; absent: its defaults). Raises ValueError naming the offending
   field and what to do.
   """
   resolution = _get(cfg, "resolution")
@@ -262,11 +288,13 @@ def build_models(cfg: Mapping[str, Any]) -> Tuple[Generator, Discriminator]:
     d_after.setdefault(res_out, d_ch * m)
   d_nonlocal = _nonlocal(cfg, "d_nonlocal", an, d_after, d_inside)
 
-  dtype = _DTYPES[dtype_name]
+  dtype, layers = _DTYPES[dtype_name], _layer_options(cfg)
   generator = Generator(
       num_classes=cfg["num_classes"], ch=g_ch, multipliers=g_mults,
-      spectral=bool(_get(cfg, "g_spectral_norm")), nonlocal_=g_nonlocal, dtype=dtype)
+      spectral=bool(_get(cfg, "g_spectral_norm")), nonlocal_=g_nonlocal, layers=layers,
+      dtype=dtype)
   discriminator = Discriminator(
       num_classes=cfg["num_classes"], ch=d_ch, multipliers=d_mults, final_resolution=final,
-      nonlocal_=d_nonlocal, dtype=dtype)
+      activated_shortcut=bool(cfg.get("d_activated_shortcut", False)), nonlocal_=d_nonlocal,
+      layers=layers, dtype=dtype)
   return generator, discriminator

@@ -68,10 +68,11 @@ def learning_rate_schedule(lr: float, config: ml_collections.ConfigDict,
 
 def make_optimizers(config: ml_collections.ConfigDict
                     ) -> Tuple[optax.GradientTransformation, optax.GradientTransformation]:
-  """(G, D) Adam with TTUR learning rates and the config's betas."""
+  """(G, D) Adam with TTUR learning rates and the config's betas and epsilon."""
   optim = config.optim
   adam = lambda lr, updates_per_step: optax.adam(
-      learning_rate_schedule(lr, config, updates_per_step), b1=optim.b1, b2=optim.b2)
+      learning_rate_schedule(lr, config, updates_per_step), b1=optim.b1, b2=optim.b2,
+      eps=optim.eps)
   return adam(optim.g_lr, 1), adam(optim.d_lr, optim.d_steps)
 
 

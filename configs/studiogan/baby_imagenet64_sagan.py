@@ -1,0 +1,19 @@
+"""StudioGAN's Baby-ImageNet SAGAN (64x64, 100 classes): `src/configs/Baby_ImageNet/SAGAN.yaml`.
+
+`studiogan/baby_imagenet64_sngan` with spectral norm in G and self-attention after G's
+32x32 block (`attn_g_loc: [3]`, 128 channels) and after D's first block
+(`attn_d_loc: [1]`, 32x32).
+"""
+
+import ml_collections
+
+from configs import default
+from configs.studiogan import baby_imagenet64_sngan
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = baby_imagenet64_sngan.get_config()
+  config.model.g_spectral_norm = True
+  config.model.g_nonlocal = default.nonlocal_config("self_attention", (32,))
+  config.model.d_nonlocal = default.nonlocal_config("self_attention", (32,))
+  return config

@@ -1,0 +1,39 @@
+"""JPEGs decode to PIL's pixels (what pytorch-fid and the PyTorch GAN loaders read), also
+when only the centre square is decoded."""
+
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from an_flax.data import preprocess
+
+
+def _jpeg(rng: np.random.Generator, height: int, width: int, mode: str, quality: int,
+          subsampling: int) -> bytes:
+  """A photo-like picture (smooth colours plus grain: every DCT band carries energy)."""
+  coarse = rng.integers(0, 256, (height // 8 + 2, width // 8 + 2, 3), dtype=np.uint8)
+  smooth = np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC), int)
+  pixels = np.clip(smooth + rng.integers(-24, 25, smooth.shape), 0, 255).astype(np.uint8)
+  buffer = io.BytesIO()
+  Image.fromarray(pixels).convert(mode).save(buffer, format="JPEG", quality=quality,
+                                             subsampling=subsampling)
+  return buffer.getvalue()
+
+
+# The centre square off the 8x8 block and chroma grids, on them (64x96: x = 16), all of
+# the picture; grayscale.
+@pytest.mark.parametrize("height, width, mode", [(75, 118, "RGB"), (130, 97, "RGB"),
+                                                 (64, 96, "RGB"), (64, 64, "RGB"),
+                                                 (83, 61, "L")])
+@pytest.mark.parametrize("quality", [50, 90, 98])
+@pytest.mark.parametrize("subsampling", [0, 1, 2])  # 4:4:4, 4:2:2, 4:2:0
+def test_jpeg_centre_square_is_pils_pixels(height, width, mode, quality, subsampling):
+  encoded = _jpeg(np.random.default_rng(), height, width, mode, quality, subsampling)
+  decoded = preprocess.decode_center_square(tf.constant(encoded)).numpy()
+  side = min(height, width)
+  top, left = (height - side) // 2, (width - side) // 2
+  expected = np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))
+  np.testing.assert_array_equal(decoded, expected[top:top + side, left:left + side])
