@@ -41,6 +41,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.ema.decay = 0.9999
   config.ema.start_step = 20_000
 
+  config.eval.feature_network = "inception"  # the shapes classifier knows only its data
+  config.eval.shapes_every_steps = 0
+
   config.checkpoint.every_steps = 5_000
   config.checkpoint.keep = 3
   config.log_every_steps = 500

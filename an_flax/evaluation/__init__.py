@@ -1,4 +1,5 @@
-"""Evaluation of class-conditional GAN checkpoints: FID / IS / intra-FID, reference
+"""Evaluation of class-conditional GAN checkpoints: FID / IS / intra-FID or, on the embedded
+`symmetric_shapes` data, the shapes classifier's metrics (`eval.feature_network`), reference
 statistics, sample pictures (`eval.py` is the command line) and the evaluators the
 trainer runs.
 
@@ -9,7 +10,9 @@ trainer runs.
   options.check_eval_config(config)                     checks of the `config.eval` fields
 
 Modules: options, restore (checkpoint -> G_ema, standing statistics), standing_stats,
-generate (sharded sampling), reference, evaluate, samples, in_training. Checkpoints are
+generate (sharded sampling), reference, evaluate, shapes (the shapes metrics against the
+real test split), samples, in_training, train_shapes_classifier (makes the shipped
+classifier weights: `python -m an_flax.evaluation.train_shapes_classifier --image_size 32`). Checkpoints are
 read through the GAN task's state definitions (`an_flax.training.state`), never through
 its trainer.
 """

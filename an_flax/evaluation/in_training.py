@@ -12,13 +12,13 @@ import jax
 import ml_collections
 
 from an_flax import metrics
-from an_flax.evaluation import evaluate, options as options_lib, reference
+from an_flax.evaluation import evaluate, options as options_lib, reference, shapes
 from an_flax.evaluation.generate import Sampler, uniform_labels
 from an_flax.models import build_models
 from an_flax.runtime import mesh as mesh_lib
 
-# Offset folded into the config's seed (see evaluate.py's streams).
-TRAINING_FID_STREAM = 4
+# Offsets folded into the config's seed (see evaluate.py's streams).
+TRAINING_FID_STREAM, TRAINING_SHAPES_STREAM = 4, 6
 
 
 class TrainingFID:
@@ -54,6 +54,38 @@ class TrainingFID:
     return {"fid": scores["fid"], "inception_score": scores["is_mean"]}
 
 
+class TrainingShapes:
+  """The shapes metrics (an_flax/evaluation/shapes.py) of `eval.shapes_num_samples`
+  samples of G_ema, every `eval.shapes_every_steps` steps, against the real test split.
+
+  As `TrainingFID`: G_ema's stored statistics, no truncation, fixed z and labels; the
+  classifier is loaded and the real images measured on construction. Scores are named
+  'shapes/<metric>', beside 'shapes/real_consistency_error' (the real images' error).
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    options_lib.check_eval_config(config)
+    self.every_steps = config.eval.shapes_every_steps
+    mesh = mesh_lib.create_mesh()
+    self._metrics = shapes.ShapesMetrics(config, mesh)
+    generator, _ = build_models(config.model)
+    self._sampler = Sampler(generator, mesh, options_lib.batch_size(config), config.model.z_dim)
+    self._labels = uniform_labels(config.eval.shapes_num_samples, config.model.num_classes,
+                                  config.seed)
+    self._key = jax.random.fold_in(jax.random.PRNGKey(config.seed), TRAINING_SHAPES_STREAM)
+    self._real_error = self._metrics.real.summary()["consistency_error"]
+
+  def __call__(self, variables: Any) -> Dict[str, float]:
+    scores, _ = self._metrics(self._sampler, variables, self._labels, self._key)
+    return {**{f"shapes/{name}": value for name, value in scores.items()},
+            "shapes/real_consistency_error": self._real_error}
+
+
 def evaluators_from_config(config: ml_collections.ConfigDict) -> List[Any]:
   """The evaluators `config.eval` asks for (none when every period is 0)."""
-  return [TrainingFID(config)] if config.eval.fid_every_steps > 0 else []
+  evaluators = []
+  if config.eval.fid_every_steps > 0:
+    evaluators.append(TrainingFID(config))
+  if config.eval.shapes_every_steps > 0:
+    evaluators.append(TrainingShapes(config))
+  return evaluators

@@ -1,7 +1,14 @@
 """Checks of the `config.eval` fields, whose names, types and defaults are declared once in
-`configs/default.py` (the defaults there are the published ImageNet protocol).
+`configs/default.py`: the Inception fields' defaults there are the published ImageNet
+protocol, the shapes fields score the default run on `symmetric_shapes`.
 
 What they mean:
+  feature_network         network of `eval.py --mode=metrics`: 'inception' (FID, IS,
+                          intra-FID; needs inception_weights and reference_stats) or
+                          'shapes' (the shipped symmetric_shapes classifier: Frechet
+                          distance, class accuracy, precision / recall / density /
+                          coverage, consistency; symmetric_shapes 32x32 or 64x64 only,
+                          against its test split, nothing to download).
   inception_weights       converted FID Inception `.npz` (see an_flax.metrics).
   reference_stats         real-image statistics `.npz` (`mu`, `sigma`), written by
                           `eval.py --mode=reference`, or pytorch-fid's.
@@ -20,14 +27,20 @@ What they mean:
   num_npz_samples         samples written to `samples.npz` by `--mode=samples`.
   sample_classes          classes of the sample sheets (empty: 10 evenly spaced).
   inception_size          Inception input side. 299 is the protocol; smaller only for tests.
+  shapes_every_steps      the shapes metrics of G_ema during training (0: off), on
+  shapes_num_samples      samples (also those of feature_network='shapes'; the default is
+                          the test split's 1000 images, as StudioGAN matches the counts).
 """
 
 import jax
 import ml_collections
 
+from an_flax.metrics import prdc, shapes_classifier
 from an_flax.metrics.inception import MIN_INPUT_SIZE
 from an_flax.metrics.preprocess import INCEPTION_SIZE
 from an_flax.runtime.config_checks import check
+
+FEATURE_NETWORKS = ("inception", "shapes")
 
 
 def batch_size(config: ml_collections.ConfigDict) -> int:
@@ -57,3 +70,22 @@ def check_eval_config(config: ml_collections.ConfigDict) -> None:
         f"{tuple(options.sample_classes)} must lie in [0, model.num_classes={num_classes})")
   check(options.inception_size >= MIN_INPUT_SIZE, "eval.inception_size",
         f"must be at least {MIN_INPUT_SIZE} ({INCEPTION_SIZE}: the protocol)")
+  check(options.feature_network in FEATURE_NETWORKS, "eval.feature_network",
+        f"unknown {options.feature_network!r}; use one of {FEATURE_NETWORKS}")
+  check(options.shapes_every_steps >= 0, "eval.shapes_every_steps", "must be >= 0 (0: off)")
+  if options.feature_network == "shapes" or options.shapes_every_steps:
+    _check_shapes(config)
+
+
+def _check_shapes(config: ml_collections.ConfigDict) -> None:
+  """The shapes classifier knows one dataset at two sizes, and needs neighbours."""
+  field = ("eval.feature_network" if config.eval.feature_network == "shapes"
+           else "eval.shapes_every_steps")
+  dataset, size = config.dataset.name, config.dataset.image_size
+  check(dataset == "symmetric_shapes" and size in shapes_classifier.IMAGE_SIZES, field,
+        f"the shapes metrics need dataset.name='symmetric_shapes' at image_size "
+        f"{shapes_classifier.IMAGE_SIZES}, not {dataset!r} at {size} (use 'inception' / 0)")
+  least = prdc.DENSITY_COVERAGE_K + 1
+  check(config.eval.shapes_num_samples >= least, "eval.shapes_num_samples",
+        f"must be at least {least} (k-nearest-neighbour radii with k="
+        f"{prdc.DENSITY_COVERAGE_K})")

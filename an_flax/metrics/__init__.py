@@ -1,4 +1,6 @@
-"""FID, intra-FID and Inception Score that match pytorch-fid (TF Inception graph 2015-12-05).
+"""Sample-quality metrics: FID, intra-FID and Inception Score that match pytorch-fid (TF
+Inception graph 2015-12-05), and metrics on any feature network (the Inception network, or
+the shipped classifier of the embedded `symmetric_shapes` data, which needs no download).
 
 Protocol: generated float images in [-1, 1] are quantised to uint8 as a PNG writer would
 (round half up), converted to [0, 1], resized to 299x299 bilinearly with half-pixel centres
@@ -19,6 +21,15 @@ Public API:
   intra_fid(generated, reference)       -> (mean over classes, {label: FID}).
   inception_score(logits, splits=10)    -> (mean, std).
 
+Any feature network (features, logits as `FeatureFn` returns them):
+  load_shapes_classifier(image_size)    shipped symmetric_shapes classifier (32 or 64) ->
+                                         variables; clear error if missing or mismatched.
+  make_shapes_extractor(variables)      -> extract(images) -> (features (N, 128), logits).
+  class_accuracy(logits, labels)        -> (overall, {label: accuracy}) (StudioGAN's CAS).
+  precision_recall_density_coverage(real_features, fake_features) -> {'precision', ...}.
+  consistency_errors(images, labels, class_layouts), mean_by_layout(...): mirror / tile
+                                         consistency in uint8 levels.
+
 Typical evaluation:
   variables = load_inception_variables(config.eval.inception_weights)
   extract = make_feature_extractor(variables)
@@ -30,9 +41,17 @@ Weights: `python -m an_flax.metrics.convert_inception_weights --input
 pt_inception-2015-12-05-6726825d.pth --output inception_fid.npz` (needs torch, once).
 """
 
-from an_flax.metrics.extract import make_feature_extractor
+from an_flax.metrics.consistency import consistency_errors, mean_by_layout
+from an_flax.metrics.extract import make_feature_extractor, sharded_feature_fn
 from an_flax.metrics.inception import FIDInceptionV3
-from an_flax.metrics.scores import frechet_distance, inception_score, intra_fid
+from an_flax.metrics.prdc import precision_recall_density_coverage
+from an_flax.metrics.scores import class_accuracy, frechet_distance, inception_score, intra_fid
+from an_flax.metrics.shapes_classifier import (
+    ShapesClassifier,
+    ShapesClassifierError,
+    load_shapes_classifier,
+    make_shapes_extractor,
+)
 from an_flax.metrics.statistics import (
     FeatureFn,
     Statistics,
@@ -50,17 +69,26 @@ __all__ = [
     "FIDInceptionV3",
     "FeatureFn",
     "InceptionWeightsError",
+    "ShapesClassifier",
+    "ShapesClassifierError",
     "Statistics",
     "StatsAccumulator",
+    "class_accuracy",
     "compute_class_statistics",
     "compute_statistics",
+    "consistency_errors",
     "frechet_distance",
     "inception_score",
     "intra_fid",
     "load_class_statistics",
     "load_inception_variables",
+    "load_shapes_classifier",
     "load_statistics",
     "make_feature_extractor",
+    "make_shapes_extractor",
+    "mean_by_layout",
+    "precision_recall_density_coverage",
     "save_class_statistics",
     "save_statistics",
+    "sharded_feature_fn",
 ]

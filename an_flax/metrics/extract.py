@@ -1,6 +1,8 @@
-"""Inception features for image batches, data-parallel over all devices under `jax.jit`."""
+"""Feature networks on image batches, data-parallel over all devices under `jax.jit`."""
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -13,33 +15,31 @@ from an_flax.metrics.inception import FIDInceptionV3
 from an_flax.metrics.preprocess import INCEPTION_SIZE, inception_input, quantize_to_uint8
 from an_flax.metrics.statistics import FeatureFn
 
+# (variables, uint8 NHWC images) -> (features, logits), traced under jit.
+Forward = Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]]
 
-def make_feature_extractor(variables: dict, *, mesh: Mesh | None = None,
-                           image_size: int = INCEPTION_SIZE,
-                           logits_with_bias: bool = False) -> FeatureFn:
-  """Returns `extract(images) -> (pool3 (N, 2048), logits (N, 1008))` as host float32 arrays.
 
-  `images` is NHWC, any spatial size: uint8 (real data, used as is) or float in [-1, 1]
-  (generated samples, quantised to uint8 first). Preprocessing runs on device. The batch
-  is split over every axis of `mesh` (default: all devices on one 'data' axis), parameters
+def sharded_feature_fn(forward: Forward, variables: Any, mesh: Mesh | None = None) -> FeatureFn:
+  """Returns `extract(images) -> (features, logits)` as host arrays, `forward` on all devices.
+
+  `images` is NHWC: uint8 (real data, used as is) or float in [-1, 1] (generated samples,
+  quantised to uint8 first, so scores equal those of the samples saved as PNG). The batch
+  is split over every axis of `mesh` (default: all devices on one 'data' axis), variables
   are replicated; batches are zero-padded to a multiple of the device count and the padding
-  dropped, so each distinct padded batch size compiles once. `image_size` below 299 is for
-  tests only. `logits_with_bias=False` gives the IS convention (see `inception_score`).
-  Works in multi-process jobs: every process passes the same host batch and gets all of
-  its features back.
+  dropped, so each distinct padded batch size compiles once. Works in multi-process jobs:
+  every process passes the same host batch and gets all of its outputs back.
   """
   mesh = mesh or Mesh(jax.devices(), ("data",))
   batch_sharding = NamedSharding(mesh, P(mesh.axis_names))
   replicated = NamedSharding(mesh, P())
-  model = FIDInceptionV3(logits_with_bias=logits_with_bias)
   variables = jax.device_put(variables, replicated)
 
   @functools.partial(jax.jit, in_shardings=(replicated, batch_sharding),
                      out_shardings=batch_sharding)
-  def forward(variables, images):
+  def run(variables, images):
     if jnp.issubdtype(images.dtype, jnp.floating):
       images = quantize_to_uint8(images)
-    return model.apply(variables, inception_input(images, image_size))
+    return forward(variables, images)
 
   def extract(images: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     images = np.asarray(images)
@@ -49,8 +49,22 @@ def make_feature_extractor(variables: dict, *, mesh: Mesh | None = None,
       images = np.concatenate([images, np.zeros((pad, *images.shape[1:]), images.dtype)])
     global_images = jax.make_array_from_callback(images.shape, batch_sharding,
                                                  lambda index: images[index])
-    pool3, logits = multihost_utils.process_allgather(forward(variables, global_images),
-                                                      tiled=True)
-    return pool3[:n], logits[:n]
+    features, logits = multihost_utils.process_allgather(run(variables, global_images),
+                                                         tiled=True)
+    return features[:n], logits[:n]
 
   return extract
+
+
+def make_feature_extractor(variables: dict, *, mesh: Mesh | None = None,
+                           image_size: int = INCEPTION_SIZE,
+                           logits_with_bias: bool = False) -> FeatureFn:
+  """Returns `extract(images) -> (pool3 (N, 2048), logits (N, 1008))` as host float32 arrays.
+
+  Images of any spatial size, as `sharded_feature_fn` takes them; the Inception input path
+  runs on device. `image_size` below 299 is for tests only. `logits_with_bias=False` gives
+  the IS convention (see `inception_score`).
+  """
+  model = FIDInceptionV3(logits_with_bias=logits_with_bias)
+  return sharded_feature_fn(
+      lambda v, images: model.apply(v, inception_input(images, image_size)), variables, mesh)

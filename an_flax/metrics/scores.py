@@ -1,4 +1,5 @@
-"""FID, intra-FID and Inception Score from host-side statistics and logits (float64)."""
+"""FID, intra-FID, Inception Score and class accuracy from host-side statistics and logits
+(float64)."""
 
 import logging
 from collections.abc import Mapping
@@ -74,3 +75,16 @@ def inception_score(logits: ArrayLike, splits: int = 10) -> tuple[float, float]:
     kl = scipy.special.rel_entr(part, part.mean(axis=0, keepdims=True)).sum(axis=1).mean()
     scores.append(np.exp(kl))
   return float(np.mean(scores)), float(np.std(scores))
+
+
+def class_accuracy(logits: ArrayLike, labels: ArrayLike) -> tuple[float, dict[int, float]]:
+  """(overall, {label: accuracy}) of a classifier on class-conditional samples.
+
+  Accuracy of class y is the fraction of the samples generated for y that the classifier
+  assigns to y (the "classification accuracy" of StudioGAN's CAS); overall is over all
+  samples. Ties in the logits go to the lowest class, as `argmax` breaks them.
+  """
+  labels = np.asarray(labels)
+  correct = np.argmax(np.asarray(logits), axis=1) == labels
+  per_class = {int(label): float(correct[labels == label].mean()) for label in np.unique(labels)}
+  return float(correct.mean()), per_class

@@ -14,7 +14,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-# Maps a batch of images to host arrays (pool3 features (N, 2048), logits (N, 1008)).
+# Maps a batch of images to host arrays (features (N, D), logits (N, K)): for the
+# Inception network pool3 (N, 2048) and logits (N, 1008).
 FeatureFn = Callable[[ArrayLike], tuple[np.ndarray, np.ndarray]]
 
 

@@ -4,7 +4,7 @@ import os
 from typing import Mapping, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 # Fixed palette (matplotlib's tab20) so an entity keeps its colour across steps.
 PALETTE = np.array([
@@ -14,6 +14,12 @@ PALETTE = np.array([
     (199, 199, 199), (188, 189, 34), (219, 219, 141), (23, 190, 207), (158, 218, 229),
 ], np.uint8)
 _PAD = 2
+LAYOUT_LEGEND = ("One row per example. image: G_ema's sample. Then one block per AN module "
+                 "(G/... generator, D/... discriminator, at the sample's resolution): argmax "
+                 "colours each position by its most likely entity; eK is entity K's soft "
+                 "layout map, black at its minimum and white at its maximum over that image.")
+_FONT = ImageFont.load_default(size=9)  # PIL's own font: nothing to install; "argmax" fits 32 px
+_LINE = _FONT.getbbox("Ag")[3] + 3  # text line height in pixels
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -61,12 +67,56 @@ def layout_tiles(layout: np.ndarray, size: int) -> np.ndarray:
 
 
 def layout_picture(images: np.ndarray, layouts: Mapping[str, np.ndarray]) -> np.ndarray:
-  """One row per example: the image, then for each AN module its argmax and entity maps."""
+  """One row per example: the image, then for each AN module its argmax and entity maps,
+  under a header naming the blocks and their columns and above a legend of what they show.
+  """
   tiles = to_uint8(images)
   size = tiles.shape[1]
-  row = [tiles[:, None]] + [layout_tiles(layouts[name], size) for name in sorted(layouts)]
+  names = sorted(layouts)
+  row = [tiles[:, None]] + [layout_tiles(layouts[name], size) for name in names]
   row = np.concatenate(row, axis=1)
-  return grid(row.reshape((-1,) + row.shape[2:]), rows=row.shape[0])
+  body = grid(row.reshape((-1,) + row.shape[2:]), rows=row.shape[0])
+  column = lambda index: _PAD + index * (size + _PAD)  # x of a tile column's left edge
+  blocks, columns, first = [("", 0, 1)], [("image", 0, 1)], 1
+  for name in names:
+    num_entities = layouts[name].shape[-1]
+    blocks.append((name, first, 1 + num_entities))
+    columns.append(("argmax", first, 1))
+    columns += [(f"e{k}", first + 1 + k, 1) for k in range(num_entities)]
+    first += 1 + num_entities
+  labels = [[(text, column(start), span * (size + _PAD) - _PAD) for text, start, span in line]
+            for line in (blocks, columns)]
+  width = body.shape[1]
+  legend = [[(text, _PAD, width - _PAD)] for text in _wrap(LAYOUT_LEGEND, width - 2 * _PAD)]
+  return np.concatenate([_text_band(labels, width, underline=True), body,
+                         _text_band(legend, width)])
+
+
+def _text_band(lines: Sequence[Sequence[tuple[str, int, int]]], width: int,
+               underline: bool = False) -> np.ndarray:
+  """White band of text lines; each (text, x, width) is clipped to its own box. With
+  `underline`, a rule under each box of the first line shows how far that block reaches."""
+  band = Image.new("RGB", (width, _LINE * len(lines) + _PAD), "white")
+  for y, line in enumerate(lines):
+    for text, x, box_width in line:
+      box = Image.new("RGB", (box_width, _LINE), "white")
+      ImageDraw.Draw(box).text((0, 1), text, fill="black", font=_FONT)
+      if underline and y == 0 and text:
+        ImageDraw.Draw(box).line([(0, _LINE - 1), (box_width, _LINE - 1)], fill="gray")
+      band.paste(box, (x, y * _LINE))
+  return np.asarray(band)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+  """Greedy word wrap to lines at most `width` pixels wide in `_FONT`."""
+  lines = [""]
+  for word in text.split():
+    candidate = f"{lines[-1]} {word}".strip()
+    if lines[-1] and _FONT.getlength(candidate) > width:
+      lines.append(word)
+    else:
+      lines[-1] = candidate
+  return lines
 
 
 def write_png(path: str, image: np.ndarray) -> None:

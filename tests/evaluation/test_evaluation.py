@@ -169,7 +169,7 @@ def test_missing_weights_fail_first(training, tmp_path, tiny_config):
 
 
 def test_no_training_evaluators_when_every_period_is_off(tiny_config):
-  tiny_config.eval.fid_every_steps = 0
+  tiny_config.eval.fid_every_steps = tiny_config.eval.shapes_every_steps = 0
   assert in_training.evaluators_from_config(tiny_config) == []
 
 

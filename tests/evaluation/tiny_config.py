@@ -24,5 +24,7 @@ def get_config() -> ml_collections.ConfigDict:
       num_samples=40,  # not a multiple of the batch of 16
       samples_per_class=4, is_splits=4, batch_size=16,
       standing_stats_batches=2, fid_num_samples=32, num_npz_samples=20,
-      sample_classes=(0, 3, 9), inception_size=75))
+      sample_classes=(0, 3, 9), inception_size=75,
+      # The Inception path by default; tests of the shapes metrics switch to them.
+      feature_network="inception", shapes_every_steps=0, shapes_num_samples=40))
   return config

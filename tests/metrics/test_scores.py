@@ -113,3 +113,17 @@ def test_intra_fid_averages_per_class_fids():
 
   with pytest.raises(KeyError, match=r"\[11\]"):
     intra_fid({11: generated[0]}, {0: reference[0]})
+
+
+def test_class_accuracy_counts_argmax_hits_per_generated_class():
+  rng = np.random.default_rng()
+  labels = rng.integers(0, 5, size=200)
+  logits = rng.normal(size=(200, 5))
+  logits[np.arange(200), labels] += rng.choice([0.0, 10.0], size=200, p=[0.4, 0.6])
+  overall, per_class = scores.class_accuracy(logits, labels)
+  hits = [np.argmax(row) == label for row, label in zip(logits, labels)]
+  assert overall == pytest.approx(np.mean(hits), abs=0)
+  assert sorted(per_class) == sorted(set(labels.tolist()))
+  for label, accuracy in per_class.items():
+    assert accuracy == np.mean([h for h, l in zip(hits, labels) if l == label])
+  assert 0.5 < overall < 1  # the boosted 60% and some lucky others
