@@ -17,8 +17,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
-import numpy as np  # noqa: E402  (after the environment is set)
-import pytest  # noqa: E402
+import pytest  # noqa: E402  (after the environment is set)
 
 
 @pytest.fixture(scope="session")
@@ -26,10 +25,9 @@ def inception_weights(tmp_path_factory) -> str:
   """Random pytorch-fid-layout weights saved as a .pth and converted by the CLI's main."""
   import torch
   from an_flax.metrics import convert_inception_weights
-  from metrics.conftest import TorchFIDInception, _random_state_dict
+  from benchmarks.pytorch.fid_inception import random_model
   folder = tmp_path_factory.mktemp("inception")
-  state = _random_state_dict(TorchFIDInception(), np.random.default_rng(0))
-  torch.save({k: torch.from_numpy(v) for k, v in state.items()}, folder / "random.pth")
+  torch.save(random_model(seed=0).state_dict(), folder / "random.pth")
   output = str(folder / "inception_fid.npz")
   convert_inception_weights.main(["--input", str(folder / "random.pth"), "--output", output,
                                   "--allow_other_weights"])

@@ -2,7 +2,13 @@
 
 import re
 
-from benchmarks import attention_cost, normalize_backward, timing
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from an_flax.data import preprocess
+from benchmarks import (attention_cost, fid_throughput, ilsvrc_tars, input_pipeline,
+                        normalize_backward, timing)
 
 
 def test_attention_cost_table_has_every_row_and_linear_flops():
@@ -41,3 +47,59 @@ def test_normalize_backward_table():
   table = normalize_backward.run([16], channels=8)
   assert re.search(r"^\| 16x16 \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+ ms \| [0-9.]+x \|$",
                    table, re.M)
+
+
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # Its workers run PIL and torch.
+def test_input_pipeline_table():
+  table = input_pipeline.run(images=24, batch_size=4, rounds=1, classes=2, warm=1, timed=2)
+  cores = input_pipeline.CORES
+  assert table.startswith("24 JPEGs"), table
+  assert re.search(rf"^\| {re.escape(input_pipeline.OURS)} \| {cores} threads \| [0-9]+ \| "
+                   r"[0-9.]+ \| [0-9.]+x \|$", table, re.M), table
+  assert re.search(rf"^\| {re.escape(input_pipeline.PYTORCH)} \| {cores} processes \| "
+                   r"[0-9]+ \| [0-9.]+ \| 1.00x \|$", table, re.M), table
+
+
+def test_pytorch_side_makes_our_images(tmp_path):
+  """PIL's full decode, long-edge crop and bilinear resize give our crop-window decode's
+  images. (500x333 is left out: torchvision rounds its crop offset 83.5 to 84, we to 83.)"""
+  rng = np.random.default_rng(0)
+  jpegs = [ilsvrc_tars.encode_jpeg(input_pipeline.photo(width, height, rng), 90)
+           for width, height in ((500, 375), (375, 500), (500, 500), (1000, 800))]
+  (tmp_path / "n0").mkdir()
+  for k, payload in enumerate(jpegs):
+    (tmp_path / "n0" / f"n0_{k}.JPEG").write_bytes(payload)
+  theirs = input_pipeline.CenterCropFolder(tmp_path, input_pipeline.IMAGE_SIZE)
+  for k, payload in enumerate(jpegs):
+    ours = preprocess.decode_example({"image": tf.constant(payload), "label": 0},
+                                     input_pipeline.IMAGE_SIZE)["image"].numpy()
+    image, label = theirs[k]
+    difference = np.abs(image.permute(1, 2, 0).numpy().astype(int) - ours)
+    assert label == 0 and difference.max() <= 1 and difference.mean() < 0.2, k
+
+
+def test_jpeg_check_fails_when_the_sides_read_other_bytes(tmp_path):
+  folder = input_pipeline.write_data(tmp_path, count=4, classes=2)
+  config = input_pipeline.prepared_config(tmp_path, batch_size=2)
+  assert input_pipeline.check_same_jpegs(config, folder) == 4
+  first = sorted(folder.glob("*/*.JPEG"))[0]
+  first.write_bytes(first.read_bytes() + b"\0")
+  with pytest.raises(AssertionError, match="differ"):
+    input_pipeline.check_same_jpegs(config, folder)
+
+
+def test_fid_throughput_table():
+  table = fid_throughput.run(batch_size=2, image_size=32, inception_size=75, budget_s=0.0)
+  assert "batch 2, resized to 75x75" in table, table
+  for name, ratio in ((fid_throughput.OURS, r"[0-9.]+x"), (fid_throughput.PYTORCH, "1.00x")):
+    assert re.search(rf"^\| {re.escape(name)} \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| {ratio} \|$",
+                     table, re.M), table
+
+
+def test_fid_sides_compute_the_same_features():
+  images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+  ours, theirs = (fid_throughput.extractors(inception_size=75)[name](images)
+                  for name in (fid_throughput.OURS, fid_throughput.PYTORCH))
+  for actual, expected in zip(ours, theirs):
+    assert actual.shape == expected.shape and np.std(expected) > 1e-2
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
