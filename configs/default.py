@@ -50,6 +50,13 @@ def get_config() -> ml_collections.ConfigDict:
       num_entities=16, kappa=10.0, key_pool=2, sampling="per_example", affine=False,
       eps=1e-5, orthogonal_form="frobenius"))
   config.model.dtype = "float32"
+  # How the layers are built (an_flax.models.LayerOptions). These defaults are this
+  # project's; configs/studiogan set StudioGAN's so its checkpoints load as they are.
+  config.model.spectral_form = "flax"  # 'flax' | 'torch': torch's u, v state and eval rule
+  config.model.init = "xavier_uniform"  # 'xavier_uniform' | 'orthogonal': convs, dense, embeds
+  config.model.g_bn_epsilon = 1e-5  # G's BatchNorms (StudioGAN: 1e-4)
+  config.model.g_cbn_form = "table"  # 'table': gain[y], bias[y] | 'one_plus': 1 + W_gain y
+  config.model.d_activated_shortcut = False  # D's shortcuts read ReLU(x) (StudioGAN: True)
   # False: G's BatchNorm statistics over the global batch. True: over each
   # device's rows, as PyTorch DataParallel baselines effectively had.
   config.model.per_device_bn = False
@@ -59,7 +66,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.optim.d_lr = 2e-4
   config.optim.b1 = 0.0
   config.optim.b2 = 0.9
+  config.optim.eps = 1e-8  # Adam's epsilon (optax's default; StudioGAN: 1e-6)
   config.optim.d_steps = 1  # D updates per G update, each on its own batch
+  # D's pass in the G update runs in train mode and advances D's spectral-norm
+  # vectors, as in StudioGAN and BigGAN-PyTorch (False: that pass leaves them).
+  config.optim.g_step_advances_d_spectral = True
   config.optim.lr_decay = "none"  # 'none' | 'linear' (to 0 at num_train_steps)
   config.optim.decay_start = 0
 
@@ -78,9 +89,18 @@ def get_config() -> ml_collections.ConfigDict:
   config.sample_every_steps = 800
   config.layout_every_steps = 800
 
-  # Evaluation protocol (eval.py and the in-training FID; checks in
-  # an_flax/evaluation/options.py). The defaults are the published ImageNet protocol.
+  # A JAX profiler trace of `num_steps` steps from step `first_step` (0: off) into
+  # <workdir>/plugins/profile/ (TensorBoard's profile tab).
+  config.profile = ml_collections.ConfigDict()
+  config.profile.first_step = 0
+  config.profile.num_steps = 5
+
+  # Evaluation protocol (eval.py and the in-training scores; meanings and checks in
+  # an_flax/evaluation/options.py). This run is scored by the shipped symmetric_shapes
+  # classifier; the Inception fields' defaults are the published ImageNet protocol,
+  # which configs/imagenet128_sngan.py (and every config on other data) switches to.
   config.eval = ml_collections.ConfigDict()
+  config.eval.feature_network = "shapes"  # eval.py --mode=metrics: 'shapes' | 'inception'
   config.eval.inception_weights = ""  # converted pytorch-fid weights (.npz), see README
   config.eval.reference_stats = ""  # .npz with mu, sigma (eval.py --mode=reference)
   config.eval.reference_class_stats = ""  # per-class .npz; intra-FID only when set
@@ -97,4 +117,6 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.num_npz_samples = 10_000
   config.eval.sample_classes = ()  # empty: 10 evenly spaced classes
   config.eval.inception_size = 299  # the protocol; smaller only in tests
+  config.eval.shapes_every_steps = 400  # shapes metrics of G_ema while training (0: off)
+  config.eval.shapes_num_samples = 1_000  # = the real test images (StudioGAN's matching)
   return config

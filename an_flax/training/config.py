@@ -42,7 +42,7 @@ def validate_config(config: ml_collections.ConfigDict, training: bool = True) ->
         f"unknown {config.optim.lr_decay!r}; use 'none' or 'linear'")
   check(0 <= config.optim.decay_start < config.num_train_steps, "optim.decay_start",
         "must lie in [0, num_train_steps)")
-  for field in ("optim.g_lr", "optim.d_lr"):
+  for field in ("optim.g_lr", "optim.d_lr", "optim.eps"):
     check(given[field] > 0, field, "must be positive")
   for field in ("optim.b1", "optim.b2", "ema.decay"):
     check(0.0 <= given[field] < 1.0, field, "must lie in [0, 1)")
@@ -50,8 +50,10 @@ def validate_config(config: ml_collections.ConfigDict, training: bool = True) ->
   check(config.ema.start_step >= 0, "ema.start_step", "must be >= 0")
   for field in ("checkpoint.every_steps", "checkpoint.keep", "log_every_steps"):
     check(given[field] >= 1, field, "must be at least 1")
-  for field in ("sample_every_steps", "layout_every_steps", "eval.fid_every_steps"):
+  for field in ("sample_every_steps", "layout_every_steps", "eval.fid_every_steps",
+                "profile.first_step"):
     check(given[field] >= 0, field, "must be >= 0 (0: off)")
+  check(config.profile.num_steps >= 1, "profile.num_steps", "must be at least 1")
   try:
     build_models(config.model)  # checks the model fields and their consistency
   except ValueError as error:
