@@ -1,10 +1,22 @@
-"""Times one compiled training step of each shipped config on the machine at hand.
+"""Compile and step times of the training step, and our step against StudioGAN's PyTorch step.
 
   python benchmarks/train_step_time.py [--configs=default,imagenet128_an] [--batch_size=8]
+      [--dtypes=float32,bfloat16] [--repeats=3] [--d_steps_study] [--pytorch]
+      [--skip_configs] [--output=FILE]
 
-Each config keeps its model and optimiser (including its D steps per G step)
-at `--batch_size` per D step, on a mesh over all local devices. Prints a
-markdown table and writes it to benchmarks/results/train_step_time_<device>.md.
+Three tables, written to benchmarks/results/train_step_time_<device>.md (or --output):
+  1. every shipped config at `--batch_size` per D step (its model, optimiser and D steps),
+     in each of `--dtypes` (default: the config's own): compile time, step time, real
+     images/s per device, and the MFU (XLA's FLOPs of the step over its time and the
+     device's peak, an_flax/runtime/hardware.py; none on a CPU);
+  2. `--d_steps_study`: imagenet128_sngan at 1 and 5 D steps, the D updates as a
+     `lax.scan` and unrolled: convolutions in the lowered program, compile and step time;
+  3. `--pytorch`: our step against a transcription of StudioGAN's (benchmarks/pytorch/) on
+     the same model (parameter counts checked equal), batch and optimiser, the two taking
+     turns in one run: the SN-GAN ResNet at 32x32 (G 375,683 / D 265,409 parameters) at
+     batch 16 and at 128x128 (G 41,996,931 / D 39,443,137) at batch 4, one D step.
+Steps are medians after compilation. On a CPU, PyTorch runs on as many threads as the
+machine has cores, as XLA does.
 """
 
 import importlib
@@ -13,6 +25,7 @@ import re
 import statistics
 import sys
 import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import jax
 import numpy as np
@@ -21,78 +34,178 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from an_flax.models import build_models  # pylint: disable=g-import-not-at-top
-from an_flax.runtime import mesh as mesh_lib
+from an_flax.runtime import hardware, mesh as mesh_lib
 from an_flax.training import state as state_lib
 from an_flax.training import steps
+from benchmarks import report, timing
 
 _CONFIGS = flags.DEFINE_list(
     "configs", ["default", "imagenet128_sngan", "imagenet128_sagan", "imagenet128_an",
-                "imagenet128_an_tpu"], "Config modules under configs/.")
-_BATCH = flags.DEFINE_integer("batch_size", 8, "Global batch per D step.")
+                "imagenet128_an_tpu"], "Config modules under configs/ for table 1.")
+_BATCH = flags.DEFINE_integer("batch_size", 8, "Global batch per D step in tables 1 and 2.")
+_DTYPES = flags.DEFINE_list("dtypes", [], "Compute dtypes of table 1 (empty: each config's).")
+_OUTPUT = flags.DEFINE_string("output", None, "The results file (default: see above).")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed steps after the compile; the median counts.")
-_NOTE = flags.DEFINE_string("note", "", "A line about the machine, written under the table.")
+_SKIP_CONFIGS = flags.DEFINE_bool("skip_configs", False, "Leave table 1 out.")
+_D_STEPS_STUDY = flags.DEFINE_bool("d_steps_study", False, "Add table 2.")
+_PYTORCH = flags.DEFINE_bool("pytorch", False, "Add table 3 (our step against PyTorch's).")
+_NOTE = flags.DEFINE_string("note", "", "A line about the machine, written under the tables.")
+
+# Table 3: (name, our config and overrides, batch, StudioGAN's constructor arguments).
+PYTORCH_SETTINGS = (
+    ("SN-GAN ResNet 32x32", "cifar10_sngan",
+     {"model.g_ch": 64, "model.d_ch": 64, "optim.d_steps": 1}, 16,
+     {"img_size": 32, "num_classes": 10, "g_conv_dim": 16, "d_conv_dim": 32}),
+    ("SN-GAN ResNet 128x128", "imagenet128_sngan", {"optim.d_steps": 1}, 4,
+     {"img_size": 128, "num_classes": 1000, "g_conv_dim": 64, "d_conv_dim": 64}),
+)
 
 
-def time_config(name: str, batch_size: int, repeats: int) -> dict:
+def _config(name: str, overrides: Dict[str, Any], batch_size: int):
   config = importlib.import_module(f"configs.{name}").get_config()
   config.batch_size = batch_size
-  mesh = mesh_lib.create_mesh(jax.local_devices())
-  generator, discriminator = build_models(config.model)
-  g_tx, d_tx = state_lib.make_optimizers(config)
-  state = jax.jit(lambda key: state_lib.create_train_state(
-      config, generator, discriminator, g_tx, d_tx, key),
-                  out_shardings=mesh_lib.replicated(mesh))(jax.random.PRNGKey(0))
-  size, d_steps = config.model.resolution, config.optim.d_steps
-  rng = np.random.default_rng(0)
-  batch = mesh_lib.global_batch({
-      "image": rng.integers(0, 256, (d_steps, batch_size, size, size, 3), np.uint8),
-      "label": rng.integers(0, config.model.num_classes, (d_steps, batch_size), np.int32),
-  }, mesh, batch_dim=1)
-  train_step = steps.make_train_step(config, generator, discriminator, g_tx, d_tx, mesh)
-  start = time.perf_counter()
-  compiled = train_step.lower(state, batch).compile()
-  compile_s = time.perf_counter() - start
+  for path, value in overrides.items():
+    *parents, leaf = path.split(".")
+    node = config
+    for key in parents:
+      node = node[key]
+    node[leaf] = value
+  return config
+
+
+class OurStep:
+  """A shipped config's compiled step on all local devices, on one fixed random batch."""
+
+  def __init__(self, config, d_loop: Optional[str] = None):
+    self.config = config
+    mesh = mesh_lib.create_mesh(jax.local_devices())
+    generator, discriminator = build_models(config.model)
+    g_tx, d_tx = state_lib.make_optimizers(config)
+    self.state = jax.jit(lambda key: state_lib.create_train_state(
+        config, generator, discriminator, g_tx, d_tx, key),
+                         out_shardings=mesh_lib.replicated(mesh))(jax.random.PRNGKey(0))
+    size, d_steps, batch = config.model.resolution, config.optim.d_steps, config.batch_size
+    rng = np.random.default_rng(0)
+    self.batch = mesh_lib.global_batch({
+        "image": rng.integers(0, 256, (d_steps, batch, size, size, 3), np.uint8),
+        "label": rng.integers(0, config.model.num_classes, (d_steps, batch), np.int32),
+    }, mesh, batch_dim=1)
+    jitted = steps.make_train_step(config, generator, discriminator, g_tx, d_tx, mesh, d_loop)
+    start = time.perf_counter()
+    lowered = jitted.lower(self.state, self.batch)
+    self.convolutions = lowered.as_text().count("stablehlo.convolution")
+    self.compiled = lowered.compile()
+    self.compile_s = time.perf_counter() - start
+    self.flops = hardware.step_flops(self.compiled)
+
+  def __call__(self) -> Any:
+    self.state, metrics = self.compiled(self.state, self.batch)
+    return metrics
+
+  def parameters(self) -> Tuple[int, int]:
+    count = lambda tree: sum(x.size for x in jax.tree.leaves(tree))
+    return count(self.state.g_params), count(self.state.d_params)
+
+
+def _median_step(step: Callable[[], Any], repeats: int) -> float:
+  jax.block_until_ready(step())  # the first call after compiling is not timed
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
-    state, metrics = compiled(state, batch)
-    jax.block_until_ready((state, metrics))
+    jax.block_until_ready(step())
     times.append(time.perf_counter() - start)
-  step_s = statistics.median(times)
-  count = lambda tree: sum(x.size for x in jax.tree.leaves(tree))
-  return {"config": name, "resolution": size, "dtype": config.model.dtype,
-          "g_params": count(state.g_params), "d_params": count(state.d_params),
-          "d_steps": d_steps, "compile_s": compile_s, "step_ms": 1000 * step_s,
-          "images_per_s": d_steps * batch_size / step_s}
+  return statistics.median(times)
 
 
-def markdown(rows: list[dict], device: str, batch_size: int, note: str) -> str:
-  lines = [f"Training step time on {device} ({jax.local_device_count()} device(s)), batch "
-           f"{batch_size} per D step, median of the steps after compilation.", "",
-           "| config | res | dtype | G params | D params | D steps | compile (s) | step (ms) "
-           "| real images/s |", "|---|---|---|---|---|---|---|---|---|"]
-  for r in rows:
-    lines.append(f"| {r['config']} | {r['resolution']} | {r['dtype']} | {r['g_params']:,} | "
-                 f"{r['d_params']:,} | {r['d_steps']} | {r['compile_s']:.1f} | "
-                 f"{r['step_ms']:.0f} | {r['images_per_s']:.1f} |")
-  return "\n".join(lines + ([f"\n{note}"] if note else [])) + "\n"
+def configs_table(names: List[str], dtypes: List[str], batch_size: int, repeats: int) -> str:
+  lines = ["| config | res | dtype | G params | D params | D steps | compile (s) | step (ms) "
+           "| real images/s per device | MFU |", "|---|---|---|---|---|---|---|---|---|---|"]
+  device = jax.devices()[0].device_kind
+  for name in names:
+    for dtype in dtypes or [None]:
+      step = OurStep(_config(name, {"model.dtype": dtype} if dtype else {}, batch_size))
+      seconds = _median_step(step, repeats)
+      g, d = step.parameters()
+      config = step.config
+      mfu = hardware.model_flops_utilization(step.flops, seconds, device, config.model.dtype)
+      per_device = config.optim.d_steps * batch_size / seconds / jax.local_device_count()
+      lines.append(f"| {name} | {config.model.resolution} | {config.model.dtype} | {g:,} | "
+                   f"{d:,} | {config.optim.d_steps} | {step.compile_s:.1f} | "
+                   f"{1000 * seconds:.0f} | {per_device:.1f} | "
+                   f"{f'{100 * mfu:.1f}%' if mfu is not None else 'n/a'} |")
+      print(lines[-1], flush=True)
+  return "\n".join(lines)
+
+
+def d_steps_table(batch_size: int, repeats: int) -> str:
+  lines = ["| D steps | D updates | convolutions (lowered) | compile (s) | step (ms) |",
+           "|---|---|---|---|---|"]
+  for d_steps in (1, 5):
+    for d_loop in ("scan", "unroll"):
+      step = OurStep(_config("imagenet128_sngan", {"optim.d_steps": d_steps}, batch_size),
+                     d_loop)
+      seconds = _median_step(step, repeats)
+      lines.append(f"| {d_steps} | {d_loop} | {step.convolutions} | {step.compile_s:.1f} | "
+                   f"{1000 * seconds:.0f} |")
+      print(lines[-1], flush=True)
+  return "\n".join(lines)
+
+
+def _torch_step(config, constructor: Dict[str, Any]) -> Tuple[Callable[[], Any], int, int]:
+  # Imported here: tables 1 and 2 run where torch is not installed (requirements.txt).
+  from benchmarks.pytorch import studiogan, train_step as torch_train_step  # pylint: disable=g-import-not-at-top
+  generator, discriminator = studiogan.sngan(**constructor)
+  count = lambda model: sum(p.numel() for p in model.parameters())
+  step = torch_train_step.make_step(
+      generator, discriminator, batch_size=config.batch_size, z_dim=config.model.z_dim,
+      num_classes=config.model.num_classes, image_size=config.model.resolution,
+      d_steps=config.optim.d_steps, g_lr=config.optim.g_lr, d_lr=config.optim.d_lr,
+      betas=(config.optim.b1, config.optim.b2))
+  return step, count(generator), count(discriminator)
+
+
+def pytorch_table() -> str:
+  import torch  # pylint: disable=g-import-not-at-top
+  torch.set_num_threads(os.cpu_count() or 1)
+  lines = ["| model | batch | G params | D params | ours: compile (s) | ours (ms) | "
+           "StudioGAN PyTorch (ms) | PyTorch / ours |", "|---|---|---|---|---|---|---|---|"]
+  for name, config_name, overrides, batch, constructor in PYTORCH_SETTINGS:
+    ours = OurStep(_config(config_name, overrides, batch))
+    theirs, g, d = _torch_step(ours.config, constructor)
+    if (g, d) != ours.parameters():
+      raise ValueError(f"{name}: PyTorch G/D have {g:,}/{d:,} parameters, ours "
+                       f"{ours.parameters()[0]:,}/{ours.parameters()[1]:,}: not the same model.")
+    medians = timing.interleaved_medians({"ours": (ours, ()), "pytorch": (theirs, ())},
+                                         min_runs=5, budget_s=20.0)
+    lines.append(f"| {name} | {batch} | {g:,} | {d:,} | {ours.compile_s:.1f} | "
+                 f"{1000 * medians['ours']:.0f} | {1000 * medians['pytorch']:.0f} | "
+                 f"{medians['pytorch'] / medians['ours']:.2f}x |")
+    print(lines[-1], flush=True)
+  return "\n".join(lines)
 
 
 def main(argv: list[str]) -> None:
   del argv
   device = jax.devices()[0].device_kind
-  rows = []
-  for name in _CONFIGS.value:
-    rows.append(time_config(name, _BATCH.value, _REPEATS.value))
-    print(f"{name}: {rows[-1]['step_ms']:.0f} ms per step", flush=True)
-  table = markdown(rows, device, _BATCH.value, _NOTE.value)
-  print(table)
+  header = (f"Device: {device} ({jax.local_device_count()} device(s)), jax {jax.__version__}, "
+            f"{os.cpu_count()} CPU cores. Steps: medians after compilation.")
+  sections = [header]
+  if not _SKIP_CONFIGS.value:
+    sections += [f"## Shipped configs, batch {_BATCH.value} per D step (D updates: "
+                 f"{steps.default_d_loop()})",
+                 configs_table(_CONFIGS.value, _DTYPES.value, _BATCH.value, _REPEATS.value)]
+  if _D_STEPS_STUDY.value:
+    sections += [f"## imagenet128_sngan, batch {_BATCH.value}: D steps and how they run",
+                 d_steps_table(_BATCH.value, _REPEATS.value)]
+  if _PYTORCH.value:
+    sections += ["## Our step against StudioGAN's PyTorch step (same model, batch, Adam, "
+                 "1 D step; taking turns)", pytorch_table()]
+  if _NOTE.value:
+    sections.append(_NOTE.value)
   slug = re.sub(r"[^a-z0-9]+", "_", device.lower()).strip("_")
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                      f"train_step_time_{slug}.md")
-  with open(path, "w") as f:
-    f.write(table)
-  print(f"Wrote {path}")
+  report.write(_OUTPUT.value or os.path.join(report.RESULTS_DIR, f"train_step_time_{slug}.md"),
+               "Training step time", "python benchmarks/train_step_time.py "
+               + " ".join(sys.argv[1:]), "\n\n".join(sections))
 
 
 if __name__ == "__main__":
