@@ -24,7 +24,11 @@ import pathlib
 import tempfile
 from collections.abc import Callable
 
-import jax
+from an_flax.runtime import xla_cpu
+
+xla_cpu.use()  # before JAX compiles: the options eval.py runs with
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
 import torch
 from jax.sharding import Mesh

@@ -1,205 +1,209 @@
 """Where a training step's time goes, ours (XLA) next to StudioGAN's eager PyTorch step.
 
-  python benchmarks/step_profile.py [--setting=32] [--steps=5]
+  python benchmarks/step_profile.py [--setting=32]
 
-Same model, batch and optimiser as table 3 of benchmarks/train_step_time.py. Ours: a JAX
-profiler trace of `--steps` compiled steps; every XLA:CPU thunk (a fusion, convolution,
-dot, ...) is attributed to a part of the step through its HLO instruction's op_name, whose
-name stack carries the step's `jax.named_scope`s (d_update, g_update, adam, ema, ...),
-the networks' module paths and `transpose(...)` for the backward pass. PyTorch: a
-`torch.profiler` trace of the same number of steps; each operator's self time goes to the
-`record_function` labels around it (benchmarks/pytorch/train_step.py), and the backward
-operators to the network whose forward operator they differentiate (autograd sequence
-numbers). Each op also gets a kind: convolution, BatchNorm, spectral-norm power iteration
-and weight division, or other.
+Same model, batch and optimiser as table 3 of benchmarks/train_step_time.py. Each part of
+the step runs alone, as its own compiled program (ours) or eager code (PyTorch), on the
+tensors the step gives it; the parts take turns with the whole step
+(`timing.interleaved_medians`), so that every row of one column comes from one
+measurement:
 
-Op times are per step. XLA:CPU may run independent thunks at once on its threads, so its
-op times can add up to more than the step's wall time; the last row gives both.
+  G forward           G in train mode on a batch of B (the D update's fake batch)
+  G forward+backward  the same and the gradient of a random projection of its images
+                      with respect to G's parameters (the G update's G part)
+  D forward           D in train mode on the real and the fake batch (2B images)
+  D forward+backward  and the gradient of the hinge loss with respect to D's parameters
+  D input gradient    D on B fakes and the gradient with respect to its input (the G
+                      update's D part: D's parameters are frozen there)
+  spectral norm       one power iteration and the division of every kernel of G and D
+  Adam and EMA        both optimisers' updates from given gradients, and G's EMA
+  whole step          the step itself (ours: the compiled step; PyTorch: StudioGAN's)
+
+Why not a profiler trace: on XLA:CPU the JAX profiler does not see the work of Eigen's
+multi-threaded convolutions (the thunk ends when the work is handed to Eigen's threads),
+and tracing slowed our step about twofold; timing the parts alone measures both
+frameworks the same way. The parts' sum differs from the whole step by what a whole
+program shares (fusion across parts, one dispatch) or adds (sampling, losses, copies).
 Writes benchmarks/results/step_profile_<device>_<setting>.md.
 """
 
-import collections
-import glob
-import gzip
-import json
 import os
 import re
-import shutil
 import sys
-import tempfile
-import time
-from typing import Dict, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from an_flax.runtime import xla_cpu  # pylint: disable=g-import-not-at-top
+xla_cpu.use()  # before JAX compiles: the options train.py runs with
 
-from benchmarks import report  # pylint: disable=g-import-not-at-top
-from benchmarks import train_step_time
+from an_flax.models import build_models  # pylint: disable=g-import-not-at-top
+from an_flax.training import losses, state as state_lib
+from benchmarks import report, timing, train_step_time
 
 _SETTING = flags.DEFINE_enum("setting", "32", ["32", "128"],
                              "32: the 32x32 SN-GAN at batch 16; 128: the 128x128 at batch 4.")
-_STEPS = flags.DEFINE_integer("steps", 5, "Profiled steps after warm-up.")
 
-PARTS = ("G forward", "G backward", "D forward", "D backward", "Adam", "EMA",
-         "real/fake interleave, casts", "finite check", "other")
-KINDS = ("convolution", "BatchNorm", "spectral norm", "other")
-Profile = Dict[Tuple[str, str], float]  # (part, kind) -> ms per step
+PARTS = ("G forward", "G forward+backward", "D forward", "D forward+backward",
+         "D input gradient", "spectral norm", "Adam and EMA", "whole step")
+Call = Tuple[Callable[..., Any], Tuple[Any, ...]]
 
 
-def _part_of_op_name(op_name: str) -> str:
-  backward = "transpose(" in op_name
-  for network, short in (("Generator", "G"), ("Discriminator", "D")):
-    if network in op_name:
-      if "/adam" in op_name:
-        return "Adam"
-      return f"{short} {'backward' if backward else 'forward'}"
-  for scope, part in (("/adam", "Adam"), ("/ema", "EMA"), ("/interleave", PARTS[6]),
-                      ("/finite", "finite check")):
-    if scope in op_name:
-      return part
-  return "other"
+def our_parts(step: train_step_time.OurStep) -> Dict[str, Call]:
+  """Each part of our step as a jitted function and its arguments."""
+  config = step.config
+  state = jax.tree.map(jnp.copy, step.state)  # the whole step donates its own
+  generator, discriminator = build_models(config.model)
+  batch, z_dim = config.batch_size, config.model.z_dim
+  key = jax.random.PRNGKey(1)
+  z = jax.random.normal(key, (batch, z_dim))
+  labels = jnp.arange(batch) % config.model.num_classes
+  images = jax.random.uniform(key, (2 * batch,) + step.batch["image"].shape[2:], minval=-1)
+  both_labels = jnp.concatenate([labels, labels])
+  g_variables = {"params": state.g_params, **state.g_state}
+  d_variables = {"params": state.d_params, **state.d_state}
+
+  def g_forward(g_params, z):
+    return generator.apply({**g_variables, "params": g_params}, z, labels, train=True,
+                           mutable=["batch_stats", "spectral"])[0]
+
+  cotangent = jax.random.normal(key, (batch,) + images.shape[1:])
+  g_grad = jax.grad(lambda p, z: jnp.sum(g_forward(p, z) * cotangent))
+
+  def d_forward(d_params, x, y):
+    return discriminator.apply({**d_variables, "params": d_params}, x, y, train=True,
+                               mutable=["spectral"])[0]
+
+  def d_loss(d_params, x, y):
+    logits = d_forward(d_params, x, y).reshape(2, -1)
+    return losses.discriminator_hinge(logits[0], logits[1])
+
+  d_input_grad = jax.grad(lambda x: losses.generator_hinge(
+      d_forward(state.d_params, x, labels)))
+
+  kernels = [x for x in jax.tree.leaves((state.g_params, state.d_params)) if x.ndim > 1]
+
+  def spectral_norm(kernels):
+    def normalise(w):
+      matrix = w.reshape(-1, w.shape[-1])
+      u = jnp.ones((1, matrix.shape[-1])) / np.sqrt(matrix.shape[-1])
+      v = u @ matrix.T
+      v = v / jnp.linalg.norm(v)
+      u = v @ matrix
+      u = u / jnp.linalg.norm(u)
+      return w / jnp.vdot(v @ matrix, u)
+    return [normalise(w) for w in kernels]
+
+  g_tx, d_tx = state_lib.make_optimizers(config)
+
+  def adam_and_ema(g_grads, d_grads):
+    g_updates, g_opt = g_tx.update(g_grads, state.g_opt_state, state.g_params)
+    d_updates, d_opt = d_tx.update(d_grads, state.d_opt_state, state.d_params)
+    g_params = optax.apply_updates(state.g_params, g_updates)
+    ema = state_lib.update_ema(state.ema_params, g_params, state.step + 10**6, config)
+    return g_params, optax.apply_updates(state.d_params, d_updates), g_opt, d_opt, ema
+
+  zeros = lambda tree: jax.tree.map(jnp.zeros_like, tree)
+  return {
+      "G forward": (jax.jit(g_forward), (state.g_params, z)),
+      "G forward+backward": (jax.jit(g_grad), (state.g_params, z)),
+      "D forward": (jax.jit(d_forward), (state.d_params, images, both_labels)),
+      "D forward+backward": (jax.jit(jax.grad(d_loss)), (state.d_params, images, both_labels)),
+      "D input gradient": (jax.jit(d_input_grad), (images[:batch],)),
+      "spectral norm": (jax.jit(spectral_norm), (kernels,)),
+      "Adam and EMA": (jax.jit(adam_and_ema), (zeros(state.g_params), zeros(state.d_params))),
+      "whole step": (step, ()),
+  }
 
 
-def _kind_of_op_name(op_name: str) -> str:
-  if "_spectral_normalize" in op_name:
-    return "spectral norm"
-  if re.search(r"/bn\d?/|BatchNorm", op_name):
-    return "BatchNorm"
-  if "conv_general_dilated" in op_name:
-    return "convolution"
-  return "other"
-
-
-def _entry_op_names(hlo_text: str) -> Dict[str, str]:
-  """HLO instruction name -> op_name metadata, for the entry computation (the thunks)."""
-  entry = hlo_text[hlo_text.index("\nENTRY"):]
-  names = {}
-  for match in re.finditer(r"\n\s*(?:ROOT )?%([\w.\-]+) = ([^\n]*)", entry):
-    op_name = re.search(r'op_name="([^"]*)"', match.group(2))
-    names[match.group(1)] = op_name.group(1) if op_name else ""
-  return names
-
-
-def profile_ours(step: train_step_time.OurStep, steps: int) -> Tuple[Profile, float]:
-  """(op ms per step by part and kind, wall ms per step)."""
-  for _ in range(2):
-    jax.block_until_ready(step())
-  folder = tempfile.mkdtemp(prefix="step_profile_")
-  try:
-    start = time.perf_counter()
-    jax.profiler.start_trace(folder, create_perfetto_trace=True)
-    for _ in range(steps):
-      jax.block_until_ready(step())
-    jax.profiler.stop_trace()
-    wall = (time.perf_counter() - start) / steps
-    [trace] = glob.glob(os.path.join(folder, "plugins", "profile", "*",
-                                     "perfetto_trace.json.gz"))
-    with gzip.open(trace) as f:
-      events = json.load(f)
-  finally:
-    shutil.rmtree(folder, ignore_errors=True)
-  events = events["traceEvents"] if isinstance(events, dict) else events
-  op_names = _entry_op_names(step.compiled.as_text())
-  found: Profile = collections.defaultdict(float)
-  for event in events:
-    hlo_op = event.get("args", {}).get("hlo_op")
-    if event.get("ph") != "X" or hlo_op is None or event["name"].startswith("end:"):
-      continue
-    op_name = op_names.get(hlo_op, "")
-    found[_part_of_op_name(op_name), _kind_of_op_name(op_name)] += event["dur"] / 1000 / steps
-  return found, 1000 * wall
-
-
-_TORCH_CONVOLUTION = ("convolution", "conv2d", "mkldnn_conv", "_slow_conv2d")
-_TORCH_BATCH_NORM = ("batch_norm",)
-_TORCH_SPECTRAL = ("aten::mv", "aten::dot", "linalg_vector_norm", "aten::normalize")
-
-
-def _torch_kind(name: str) -> str:
-  lowered = name.lower()
-  if any(key in lowered for key in _TORCH_CONVOLUTION):
-    return "convolution"
-  if any(key in lowered for key in _TORCH_BATCH_NORM):
-    return "BatchNorm"
-  if any(key in name for key in _TORCH_SPECTRAL):
-    return "spectral norm"
-  return "other"
-
-
-def profile_pytorch(step, steps: int) -> Tuple[Profile, float]:
-  """(op self ms per step by part and kind, wall ms per step) of the PyTorch step."""
+def torch_parts(config, constructor: Dict[str, Any]) -> Dict[str, Call]:
+  """The same parts of StudioGAN's step, eager, with its modules and optimisers."""
   import torch  # pylint: disable=g-import-not-at-top
-  for _ in range(2):
-    step()
-  with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-    start = time.perf_counter()
-    for _ in range(steps):
-      step()
-    wall = (time.perf_counter() - start) / steps
-  events = list(prof.events())
-  labels = {"Generator": "G", "Discriminator": "D"}
+  from benchmarks.pytorch import studiogan  # pylint: disable=g-import-not-at-top
+  generator, discriminator = studiogan.sngan(**constructor)
+  batch, size = config.batch_size, config.model.resolution
+  z = torch.randn(batch, config.model.z_dim)
+  labels = torch.arange(batch) % config.model.num_classes
+  real = torch.rand(batch, 3, size, size) * 2 - 1
+  fake = torch.rand(batch, 3, size, size) * 2 - 1
+  cotangent = torch.randn(batch, 3, size, size)
+  g_opt = torch.optim.Adam(generator.parameters(), lr=config.optim.g_lr,
+                           betas=(config.optim.b1, config.optim.b2))
+  d_opt = torch.optim.Adam(discriminator.parameters(), lr=config.optim.d_lr,
+                           betas=(config.optim.b1, config.optim.b2))
+  ema = [p.detach().clone() for p in generator.parameters()]
+  generator.train()
+  discriminator.train()
+  spectral_modules = [m for m in (*generator.modules(), *discriminator.modules())
+                      if hasattr(m, "weight_orig")]
 
-  def scopes(event) -> list:
-    names = []
-    while event is not None:
-      names.append(event.name)
-      event = event.cpu_parent
-    return names
+  def g_forward():
+    with torch.no_grad():
+      return generator(z, labels)
 
-  network_of_sequence = {}
-  for event in events:
-    names = scopes(event)
-    network = next((labels[n] for n in names if n in labels), None)
-    if network and event.sequence_nr >= 0 and "evaluate_function" not in event.name:
-      network_of_sequence.setdefault((event.thread, event.sequence_nr), network)
-  found: Profile = collections.defaultdict(float)
-  for event in events:
-    names = scopes(event)
-    if "ema" in names:
-      part = "EMA"
-    elif "adam" in names:
-      part = "Adam"
-    elif "backward" in names or any("evaluate_function" in n for n in names):
-      function = next((e for e in _ancestors(event) if "evaluate_function" in e.name), None)
-      network = network_of_sequence.get((function.fwd_thread, function.sequence_nr)) \
-          if function is not None else None
-      part = f"{network} backward" if network else "other"
-    else:
-      network = next((labels[n] for n in names if n in labels), None)
-      part = f"{network} forward" if network else "other"
-    kind = "other" if event.name in labels or event.name in (
-        "d_update", "g_update", "backward", "adam", "ema") else _torch_kind(event.name)
-    found[part, kind] += event.self_cpu_time_total / 1000 / steps
-  return found, 1000 * wall
+  def g_forward_backward():
+    generator.zero_grad(set_to_none=True)
+    (generator(z, labels) * cotangent).sum().backward()
+
+  def d_forward():
+    with torch.no_grad():
+      return discriminator(real, labels), discriminator(fake, labels)
+
+  def d_forward_backward():
+    discriminator.zero_grad(set_to_none=True)
+    loss = (torch.relu(1 - discriminator(real, labels)).mean()
+            + torch.relu(1 + discriminator(fake, labels)).mean())
+    loss.backward()
+
+  def d_input_gradient():
+    x = fake.clone().requires_grad_(True)
+    for p in discriminator.parameters():
+      p.requires_grad_(False)
+    (-discriminator(x, labels).mean()).backward()
+    for p in discriminator.parameters():
+      p.requires_grad_(True)
+
+  def spectral_norm():
+    with torch.no_grad():
+      for module in spectral_modules:  # what the forward pre-hook does in train mode
+        hook = next(h for h in module._forward_pre_hooks.values()  # pylint: disable=protected-access
+                    if h.__class__.__name__ == "SpectralNorm")
+        hook.compute_weight(module, do_power_iteration=True)
+
+  def adam_and_ema():
+    for model in (generator, discriminator):
+      for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    g_opt.step()
+    d_opt.step()
+    with torch.no_grad():
+      torch._foreach_lerp_(ema, list(generator.parameters()), 1e-4)  # pylint: disable=protected-access
+
+  whole, _, _ = train_step_time._torch_step(config, constructor)  # pylint: disable=protected-access
+  return {"G forward": (g_forward, ()), "G forward+backward": (g_forward_backward, ()),
+          "D forward": (d_forward, ()), "D forward+backward": (d_forward_backward, ()),
+          "D input gradient": (d_input_gradient, ()), "spectral norm": (spectral_norm, ()),
+          "Adam and EMA": (adam_and_ema, ()), "whole step": (whole, ())}
 
 
-def _ancestors(event):
-  while event is not None:
-    yield event
-    event = event.cpu_parent
-
-
-def table(ours: Profile, ours_wall: float, theirs: Profile, theirs_wall: float) -> str:
-  lines = ["| part | ours (ms) | of which conv / BN / SN | PyTorch (ms) | of which conv / BN / "
-           "SN | PyTorch / ours |", "|---|---|---|---|---|---|"]
-  total = lambda profile, part: sum(profile.get((part, kind), 0.0) for kind in KINDS)
-  split = lambda profile, part: " / ".join(f"{profile.get((part, kind), 0.0):.1f}"
-                                           for kind in KINDS[:3])
+def table(ours: Dict[str, float], theirs: Dict[str, float]) -> str:
+  lines = ["| part | ours (ms) | StudioGAN PyTorch (ms) | PyTorch / ours |",
+           "|---|---|---|---|"]
   for part in PARTS:
-    a, b = total(ours, part), total(theirs, part)
-    ratio = f"{b / a:.2f}x" if a > 0.05 and b > 0.05 else "-"
-    lines.append(f"| {part} | {a:.1f} | {split(ours, part)} | {b:.1f} | {split(theirs, part)} "
-                 f"| {ratio} |")
-  kinds = lambda profile, kind: sum(v for (_, k), v in profile.items() if k == kind)
-  for kind in KINDS:
-    a, b = kinds(ours, kind), kinds(theirs, kind)
-    lines.append(f"| all: {kind} | {a:.1f} | | {b:.1f} | | "
-                 f"{f'{b / a:.2f}x' if a > 0.05 and b > 0.05 else '-'} |")
-  a, b = sum(ours.values()), sum(theirs.values())
-  lines.append(f"| **op time (wall time) per step** | {a:.1f} ({ours_wall:.1f}) | | "
-               f"{b:.1f} ({theirs_wall:.1f}) | | {theirs_wall / ours_wall:.2f}x (wall) |")
+    lines.append(f"| {part} | {1000 * ours[part]:.1f} | {1000 * theirs[part]:.1f} | "
+                 f"{theirs[part] / ours[part]:.2f}x |")
+  sums = {name: sum(times[p] for p in PARTS if p not in ("whole step", "G forward",
+                                                          "D forward"))
+          for name, times in (("ours", ours), ("theirs", theirs))}
+  lines.append(f"| sum of the parts a step runs (G fwd+bwd, D fwd+bwd, D input gradient, "
+               f"SN, Adam and EMA, and a G forward) | "
+               f"{1000 * (sums['ours'] + ours['G forward']):.1f} | "
+               f"{1000 * (sums['theirs'] + theirs['G forward']):.1f} | |")
   return "\n".join(lines)
 
 
@@ -210,14 +214,15 @@ def main(argv: list[str]) -> None:
   name, config_name, overrides, batch, constructor = train_step_time.PYTORCH_SETTINGS[
       0 if _SETTING.value == "32" else 1]
   ours = train_step_time.OurStep(train_step_time._config(config_name, overrides, batch))  # pylint: disable=protected-access
-  theirs, _, _ = train_step_time._torch_step(ours.config, constructor)  # pylint: disable=protected-access
-  ours_profile, ours_wall = profile_ours(ours, _STEPS.value)
-  theirs_profile, theirs_wall = profile_pytorch(theirs, _STEPS.value)
+  calls = {("ours", part): call for part, call in our_parts(ours).items()}
+  calls.update({("pytorch", part): call
+                for part, call in torch_parts(ours.config, constructor).items()})
+  medians = timing.interleaved_medians(calls, min_runs=5, budget_s=5.0)
+  result = lambda side: {part: medians[side, part] for part in PARTS}
   device = jax.devices()[0].device_kind
   text = (f"{name}, batch {batch}, 1 D step; device {device}, {os.cpu_count()} CPU cores, "
-          f"jax {jax.__version__}, torch {torch.__version__}; {_STEPS.value} profiled steps "
-          "(profilers add overhead: compare the parts, not these walls with "
-          "train_step_time's).\n\n" + table(ours_profile, ours_wall, theirs_profile, theirs_wall))
+          f"jax {jax.__version__}, torch {torch.__version__}, XLA_FLAGS="
+          f"'{os.environ.get('XLA_FLAGS', '')}'; medians of the parts taking turns.\n\n" + table(result("ours"), result("pytorch")))
   slug = re.sub(r"[^a-z0-9]+", "_", device.lower()).strip("_")
   report.write(os.path.join(report.RESULTS_DIR, f"step_profile_{slug}_{_SETTING.value}.md"),
                "Where the training step's time goes",

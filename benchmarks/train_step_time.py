@@ -32,6 +32,8 @@ import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from an_flax.runtime import xla_cpu  # pylint: disable=g-import-not-at-top
+xla_cpu.use()  # before JAX compiles: the options train.py runs with
 
 from an_flax.models import build_models  # pylint: disable=g-import-not-at-top
 from an_flax.runtime import hardware, mesh as mesh_lib

@@ -12,6 +12,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # A persistent XLA cache for the session (programs that take over a second to
 # compile): the tests that rebuild the same programs, such as a training run and
 # its resumption in one process, compile each of them once.
+from an_flax.runtime import xla_cpu  # noqa: E402  (imports no JAX)
+xla_cpu.use()  # the XLA:CPU options the command lines run with
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="an_flax_xla_cache_")
   atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)

@@ -20,6 +20,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from an_flax.layers.resampling import ResamplingConv
+
 SPECTRAL_COLLECTION = "spectral"
 SPECTRAL_FORMS = ("flax", "torch")
 # BigGAN-PyTorch / StudioGAN use 1e-6; Flax's default is 1e-12. Flax adds it to the
@@ -103,6 +105,9 @@ class SNConv(nn.Module):
 
   `spectral=False` gives the plain convolution with the same parameter layout,
   so a generator can switch spectral norm on or off by configuration.
+  `resample='up'` convolves the 2x nearest-upsampled input, `'down'` average-pools the
+  output 2x2 (3x3 'SAME' only), computed at the lower resolution
+  (`an_flax.layers.resampling`), with the same parameters.
   """
 
   features: int
@@ -114,11 +119,20 @@ class SNConv(nn.Module):
   spectral: bool = True
   spectral_form: str = "flax"
   kernel_init: Any = nn.initializers.xavier_uniform()
+  resample: str | None = None  # None | 'up' | 'down'
   dtype: Any = None
   param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    if self.resample is not None:
+      if (tuple(self.kernel_size), tuple(self.strides), self.padding,
+          tuple(self.kernel_dilation)) != ((3, 3), (1, 1), "SAME", (1, 1)):
+        raise ValueError("SNConv(resample=...) is a 3x3 'SAME' convolution of stride 1.")
+      conv = ResamplingConv(self.features, self.resample, use_bias=self.use_bias,
+                            kernel_init=self.kernel_init, dtype=self.dtype,
+                            param_dtype=self.param_dtype, name="conv")
+      return _maybe_spectral(conv, self.spectral, self.spectral_form, x, train)
     conv = nn.Conv(
         self.features,
         tuple(self.kernel_size),

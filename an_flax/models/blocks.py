@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from an_flax.layers import (
     AttentiveNorm, ConditionalBatchNorm, SelfAttention, SNConv, SNDense, SNEmbed)
+from an_flax.layers.resampling import avg_pool, upsample_nearest
 
 NONLOCAL_KINDS = ("none", "self_attention", "attentive_norm")
 INITS = {"xavier_uniform": nn.initializers.xavier_uniform(),
@@ -56,10 +57,11 @@ class LayerOptions:
   bn_epsilon: float = 1e-5
   cbn_form: str = "table"
 
-  def conv(self, features: int, kernel: int, spectral: bool, dtype: Any, name: str) -> SNConv:
+  def conv(self, features: int, kernel: int, spectral: bool, dtype: Any, name: str,
+           resample: str | None = None) -> SNConv:
     return SNConv(features, (kernel, kernel), spectral=spectral,
                   spectral_form=self.spectral_form, kernel_init=INITS[self.init],
-                  dtype=dtype, name=name)
+                  resample=resample, dtype=dtype, name=name)
 
   def dense(self, features: int, spectral: bool, dtype: Any, name: str) -> SNDense:
     return SNDense(features, spectral=spectral, spectral_form=self.spectral_form,
@@ -118,21 +120,14 @@ class NonLocal:
     raise ValueError(f"No non-local module of kind {self.kind!r}.")
 
 
-def upsample_nearest(x: jax.Array) -> jax.Array:
-  """2x nearest-neighbour upsampling of an NHWC map."""
-  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
-
-
-def avg_pool(x: jax.Array) -> jax.Array:
-  """2x2 average pooling, stride 2."""
-  return nn.avg_pool(x, (2, 2), strides=(2, 2))
-
-
 class UpBlock(nn.Module):
   """Generator block: CBN-ReLU-up-conv3x3-[inner]-CBN-ReLU-conv3x3 + up-conv1x1.
 
   `inner` (a NonLocal placed inside this block) puts its module between the
-  first conv and the second CBN, i.e. conv3x3 -> AN -> CBN -> ReLU.
+  first conv and the second CBN, i.e. conv3x3 -> AN -> CBN -> ReLU. The same function
+  at less cost: the first conv is computed at the input's resolution
+  (`an_flax.layers.resampling`), and the shortcut's 1x1 conv runs before the upsampling,
+  with which it commutes.
   """
 
   features: int
@@ -144,17 +139,17 @@ class UpBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array, train: bool) -> jax.Array:
-    conv = lambda kernel, name: self.layers.conv(
-        self.features, kernel, self.spectral, self.dtype, name)
+    conv = lambda kernel, name, resample=None: self.layers.conv(
+        self.features, kernel, self.spectral, self.dtype, name, resample)
     cbn = lambda name: self.layers.conditional_bn(
         self.num_classes, self.spectral, self.dtype, name)
     h = nn.relu(cbn("bn1")(x, labels, train))
-    h = conv(3, "conv1")(upsample_nearest(h), train)
+    h = conv(3, "conv1", resample="up")(h, train)
     if self.inner is not None:
       h = self.inner.module(self.spectral, self.dtype, "nonlocal", self.layers)(h, train)
     h = nn.relu(cbn("bn2")(h, labels, train))
     h = conv(3, "conv2")(h, train)
-    return h + conv(1, "shortcut")(upsample_nearest(x), train)
+    return h + upsample_nearest(conv(1, "shortcut")(x, train))
 
 
 class DownBlock(nn.Module):
@@ -162,10 +157,12 @@ class DownBlock(nn.Module):
 
   `preactivation=False` is SN-GAN's optimized first block (no leading ReLU,
   shortcut avgpool -> conv1x1). Otherwise the shortcut is conv1x1 -> avgpool,
-  learnable only when the width changes or the block downsamples; it reads the
+  learnable only when the width changes or the block downsamples; both are linear,
+  so it is computed as avgpool -> conv1x1 at a quarter of the work; it reads the
   block's input, or with `activated_shortcut` its ReLU (StudioGAN's D, whose
   in-place ReLU overwrites the input). `inner` puts its module between the first
-  conv and its ReLU. Spectral norm always.
+  conv and its ReLU. The second conv and its pooling run fused, at the output's
+  resolution (`an_flax.layers.resampling`). Spectral norm always.
   """
 
   features: int
@@ -178,7 +175,8 @@ class DownBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    conv = lambda kernel, name: self.layers.conv(self.features, kernel, True, self.dtype, name)
+    conv = lambda kernel, name, resample=None: self.layers.conv(
+        self.features, kernel, True, self.dtype, name, resample)
     pool = avg_pool if self.downsample else (lambda t: t)
     h = nn.relu(x) if self.preactivation else x
     if self.preactivation and self.activated_shortcut:
@@ -186,11 +184,9 @@ class DownBlock(nn.Module):
     h = conv(3, "conv1")(h, train)
     if self.inner is not None:
       h = self.inner.module(True, self.dtype, "nonlocal", self.layers)(h, train)
-    h = pool(conv(3, "conv2")(nn.relu(h), train))
-    if not self.preactivation:
+    h = conv(3, "conv2", resample="down" if self.downsample else None)(nn.relu(h), train)
+    if not self.preactivation or self.downsample or x.shape[-1] != self.features:
       shortcut = conv(1, "shortcut")(pool(x), train)
-    elif self.downsample or x.shape[-1] != self.features:
-      shortcut = pool(conv(1, "shortcut")(x, train))
     else:
       shortcut = x
     return h + shortcut

@@ -21,7 +21,7 @@ from typing import Callable, List, NoReturn
 import jax
 from absl import app, flags, logging
 
-from an_flax.runtime import mesh
+from an_flax.runtime import mesh, xla_cpu
 from an_flax.runtime.checkpoints import CheckpointError
 from an_flax.runtime.preemption import PREEMPTED_EXIT_CODE, Preempted
 from an_flax.runtime.workdir import WorkdirError
@@ -61,7 +61,9 @@ def _ignore_closed_event_loops(unraisable: "sys.UnraisableHookArgs") -> None:
 
 
 def start() -> None:
-  """First call of a main(): quiet Orbax logs, join the job when asked, log the devices."""
+  """First call of a main(): XLA:CPU options, quiet Orbax logs, join the job when asked,
+  log the devices."""
+  xla_cpu.use()
   logging.get_absl_handler().addFilter(_orbax_filter)
   sys.unraisablehook = _ignore_closed_event_loops
   if _DISTRIBUTED.value or _COORDINATOR.value:
