@@ -162,15 +162,16 @@ def make_train_step(config: ml_collections.ConfigDict,
     known = sum(w * losses.masked_l1(x, real, 1 - mask) for w, x in stages)
     adversarial = (losses.wgan_generator_loss(critic(d_params, "global_critic")(fake))
                    + losses.wgan_generator_loss(critic(d_params, "local_critic")(crop(fake))))
-    terms = {"g_hole_l1": hole, "g_known_l1": known, "g_adversarial": adversarial,
-             "g_orthogonal": orthogonal}
-    total = (loss_cfg.hole_l1_weight * hole + loss_cfg.known_l1_weight * known
-             + loss_cfg.adversarial_weight * adversarial
-             + loss_cfg.orthogonal_weight * orthogonal)
+    # Each term as it enters the loss (weighted), so the logged terms add up to g_loss.
+    terms = {"g_hole_l1": loss_cfg.hole_l1_weight * hole,
+             "g_known_l1": loss_cfg.known_l1_weight * known,
+             "g_adversarial": loss_cfg.adversarial_weight * adversarial,
+             "g_orthogonal": loss_cfg.orthogonal_weight * orthogonal}
     if loss_cfg.id_mrf_weight > 0:
       features = lambda x: vgg.apply(vgg_variables, x)
-      terms["g_id_mrf"] = losses.id_mrf_loss(features(crop(refined)), features(crop(real)))
-      total = total + loss_cfg.id_mrf_weight * terms["g_id_mrf"]
+      terms["g_id_mrf"] = loss_cfg.id_mrf_weight * losses.id_mrf_loss(
+          features(crop(refined)), features(crop(real)))
+    total = sum(terms.values())
     return total, {"g_loss": total, **terms}
 
   def train_step(state: InpaintingState, batch: Batch, vgg_variables: Any

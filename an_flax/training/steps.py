@@ -93,7 +93,8 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
       logits = logits.reshape(-1, 2)
       hinge = losses.discriminator_hinge(logits[:, 0], logits[:, 1])
       orthogonal = sum_sown_losses(mutated.get("losses", {}))
-      metrics = {"d_loss": hinge, "d_orthogonal": orthogonal,
+      # The adversarial loss and the weighted penalty apart: what each adds to the loss.
+      metrics = {"d_loss": hinge, "d_orthogonal": orthogonal_weight * orthogonal,
                  "d_real": jnp.mean(logits[:, 0]), "d_fake": jnp.mean(logits[:, 1])}
       new_state = {name: mutated.get(name, {}) for name in d_state}
       return hinge + orthogonal_weight * orthogonal, (new_state, metrics)
@@ -153,7 +154,7 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
     metrics = {name: jnp.mean(value) for name, value in d_metrics.items()}
     with jax.named_scope("finite"):
       finite = _all_finite((g_params, d_params)).astype(jnp.float32)
-    metrics.update(g_loss=g_loss, g_orthogonal=g_orthogonal, finite=finite)
+    metrics.update(g_loss=g_loss, g_orthogonal=orthogonal_weight * g_orthogonal, finite=finite)
     return new_state, metrics
 
   replicated = mesh_lib.replicated(mesh)

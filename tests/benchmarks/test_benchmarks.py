@@ -1,6 +1,9 @@
 """The benchmarks still run and print their tables (tiny maps; no timing is asserted)."""
 
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -103,3 +106,21 @@ def test_fid_sides_compute_the_same_features():
   for actual, expected in zip(ours, theirs):
     assert actual.shape == expected.shape and np.std(expected) > 1e-2
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_gpu_suite_runs_at_toy_sizes_and_writes_its_tables(tmp_path):
+  """benchmarks/gpu_suite.sh with SMALL=1 on the CPU: every results file, each with its
+  table and the device named."""
+  repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  env = {**os.environ, "SMALL": "1", "RESULTS": str(tmp_path), "PYTHON": sys.executable,
+         "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+  result = subprocess.run(["bash", "benchmarks/gpu_suite.sh"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert sorted(os.listdir(tmp_path)) == ["attention_cost_gpu.md", "fid_throughput_gpu.md",
+                                          "train_step_time_8_gpu.md"]
+  step_table = (tmp_path / "train_step_time_8_gpu.md").read_text()
+  assert re.search(r"^\| default \| 32 \| float32 \|.*\| n/a \|$", step_table, re.M), step_table
+  assert "Device: cpu" in step_table
+  for name in ("attention_cost_gpu.md", "fid_throughput_gpu.md"):
+    assert "| " in (tmp_path / name).read_text()

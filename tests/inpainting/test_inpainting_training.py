@@ -56,6 +56,10 @@ def test_step_updates_both_networks_and_eight_devices_match_one():
   new_state, metrics = results["eight"]
   assert int(new_state.step) == 1 and metrics["finite"] == 1.0
   assert all(np.isfinite(v) for v in metrics.values())
+  # The generator's terms are logged as they enter its loss: they add up to it.
+  terms = [v for k, v in metrics.items() if k.startswith("g_") and k != "g_loss"]
+  assert len(terms) >= 4 and metrics["g_orthogonal"] > 0
+  np.testing.assert_allclose(sum(terms), metrics["g_loss"], rtol=1e-5)
   # Zero gradients by construction: AN starts with rho = 0, so only rho (and the
   # entities, through the orthogonality penalty) move at first; a WGAN critic's
   # output bias cancels between real and fake.

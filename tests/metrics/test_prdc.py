@@ -30,8 +30,13 @@ def _reference(real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int) -> dict
     (60, 45, 3, 3, 5), (1030, 70, 4, 3, 5), (80, 200, 16, 2, 7)])
 def test_matches_the_definitions_on_random_features(num_real, num_fake, dim, k_pr, k_dc):
   rng = np.random.default_rng()
+  # Overlapping clouds, plus two far outliers on each side: a fake outlier lies in no real
+  # point's ball and a real outlier in no fake point's, so precision and recall are strictly
+  # between 0 and 1 whatever the draw.
   real = rng.normal(size=(num_real, dim))
-  fake = 0.7 * rng.normal(size=(num_fake, dim)) + 0.5  # overlapping, not equal
+  fake = 0.7 * rng.normal(size=(num_fake, dim)) + 0.5
+  real[:2] -= 30.0
+  fake[:2] += 30.0
   got = precision_recall_density_coverage(real, fake, k_pr, k_dc)
   want = _reference(real, fake, k_pr, k_dc)
   # Fractions of counts: equal exactly, since continuous inputs have no distance ties

@@ -209,3 +209,25 @@ def test_g_step_advances_d_spectral_vectors_only_when_asked():
   for a, b in zip(jax.tree.leaves(once_more["spectral"]),
                   jax.tree.leaves(advanced.d_state["spectral"])):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _frobenius_penalties(params) -> float:
+  """sum over AN layers of ||W W^T - I||_F^2, W the (n x C) entity matrix, numpy float64."""
+  total = 0.0
+  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+    names = [getattr(key, "key", "") for key in path]
+    if names[-2:] == ["entity", "kernel"]:
+      w = np.asarray(leaf, np.float64).reshape(-1, leaf.shape[-1]).T
+      total += np.sum((w @ w.T - np.eye(len(w))) ** 2)
+  return total
+
+
+def test_orthogonal_metrics_are_the_weighted_penalties_of_the_step_s_parameters():
+  """What each term adds to the loss: weight x the paper's penalty on the entities."""
+  config = tiny_family_config("default")
+  before, _, metrics = one_step("default", 1)
+  weight = config.loss.orthogonal_weight
+  for side, params in (("g", before.g_params), ("d", before.d_params)):
+    penalty = _frobenius_penalties(params)
+    assert penalty > 0
+    np.testing.assert_allclose(metrics[f"{side}_orthogonal"], weight * penalty, rtol=1e-4)
