@@ -171,7 +171,7 @@ def torch_parts(config, constructor: Dict[str, Any]) -> Dict[str, Call]:
   def spectral_norm():
     with torch.no_grad():
       for module in spectral_modules:  # what the forward pre-hook does in train mode
-        hook = next(h for h in module._forward_pre_hooks.values()  # pylint: disable=protected-access
+        hook = next(h for h in module._forward_pre_hooks.values()
                     if h.__class__.__name__ == "SpectralNorm")
         hook.compute_weight(module, do_power_iteration=True)
 
@@ -182,9 +182,9 @@ def torch_parts(config, constructor: Dict[str, Any]) -> Dict[str, Call]:
     g_opt.step()
     d_opt.step()
     with torch.no_grad():
-      torch._foreach_lerp_(ema, list(generator.parameters()), 1e-4)  # pylint: disable=protected-access
+      torch._foreach_lerp_(ema, list(generator.parameters()), 1e-4)
 
-  whole, _, _ = train_step_time._torch_step(config, constructor)  # pylint: disable=protected-access
+  whole, _, _ = train_step_time._torch_step(config, constructor)
   return {"G forward": (g_forward, ()), "G forward+backward": (g_forward_backward, ()),
           "D forward": (d_forward, ()), "D forward+backward": (d_forward_backward, ()),
           "D input gradient": (d_input_gradient, ()), "spectral norm": (spectral_norm, ()),
@@ -213,7 +213,7 @@ def main(argv: list[str]) -> None:
   torch.set_num_threads(os.cpu_count() or 1)
   name, config_name, overrides, batch, constructor = train_step_time.PYTORCH_SETTINGS[
       0 if _SETTING.value == "32" else 1]
-  ours = train_step_time.OurStep(train_step_time._config(config_name, overrides, batch))  # pylint: disable=protected-access
+  ours = train_step_time.OurStep(train_step_time.shipped_config(config_name, overrides, batch))
   calls = {("ours", part): call for part, call in our_parts(ours).items()}
   calls.update({("pytorch", part): call
                 for part, call in torch_parts(ours.config, constructor).items()})

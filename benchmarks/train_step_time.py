@@ -63,7 +63,7 @@ PYTORCH_SETTINGS = (
 )
 
 
-def _config(name: str, overrides: Dict[str, Any], batch_size: int):
+def shipped_config(name: str, overrides: Dict[str, Any], batch_size: int):
   config = importlib.import_module(f"configs.{name}").get_config()
   config.batch_size = batch_size
   for path, value in overrides.items():
@@ -109,7 +109,7 @@ class OurStep:
     return count(self.state.g_params), count(self.state.d_params)
 
 
-def _median_step(step: Callable[[], Any], repeats: int) -> float:
+def median_step(step: Callable[[], Any], repeats: int) -> float:
   jax.block_until_ready(step())  # the first call after compiling is not timed
   times = []
   for _ in range(repeats):
@@ -125,8 +125,8 @@ def configs_table(names: List[str], dtypes: List[str], batch_size: int, repeats:
   device = jax.devices()[0].device_kind
   for name in names:
     for dtype in dtypes or [None]:
-      step = OurStep(_config(name, {"model.dtype": dtype} if dtype else {}, batch_size))
-      seconds = _median_step(step, repeats)
+      step = OurStep(shipped_config(name, {"model.dtype": dtype} if dtype else {}, batch_size))
+      seconds = median_step(step, repeats)
       g, d = step.parameters()
       config = step.config
       mfu = hardware.model_flops_utilization(step.flops, seconds, device, config.model.dtype)
@@ -144,9 +144,9 @@ def d_steps_table(batch_size: int, repeats: int) -> str:
            "|---|---|---|---|---|"]
   for d_steps in (1, 5):
     for d_loop in ("scan", "unroll"):
-      step = OurStep(_config("imagenet128_sngan", {"optim.d_steps": d_steps}, batch_size),
+      step = OurStep(shipped_config("imagenet128_sngan", {"optim.d_steps": d_steps}, batch_size),
                      d_loop)
-      seconds = _median_step(step, repeats)
+      seconds = median_step(step, repeats)
       lines.append(f"| {d_steps} | {d_loop} | {step.convolutions} | {step.compile_s:.1f} | "
                    f"{1000 * seconds:.0f} |")
       print(lines[-1], flush=True)
@@ -172,7 +172,7 @@ def pytorch_table() -> str:
   lines = ["| model | batch | G params | D params | ours: compile (s) | ours (ms) | "
            "StudioGAN PyTorch (ms) | PyTorch / ours |", "|---|---|---|---|---|---|---|---|"]
   for name, config_name, overrides, batch, constructor in PYTORCH_SETTINGS:
-    ours = OurStep(_config(config_name, overrides, batch))
+    ours = OurStep(shipped_config(config_name, overrides, batch))
     theirs, g, d = _torch_step(ours.config, constructor)
     if (g, d) != ours.parameters():
       raise ValueError(f"{name}: PyTorch G/D have {g:,}/{d:,} parameters, ours "

@@ -22,7 +22,7 @@ def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.batch_size = 16  # global, over all devices and processes
-  config.num_train_steps = 2400
+  config.num_train_steps = 3200
 
   config.dataset = ml_collections.ConfigDict()
   config.dataset.name = "symmetric_shapes"
@@ -75,7 +75,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.optim.decay_start = 0
 
   config.loss = ml_collections.ConfigDict()
-  config.loss.orthogonal_weight = 1e-4
+  config.loss.orthogonal_weight = 1e-5  # the weighted penalty stays below the hinge loss
 
   config.ema = ml_collections.ConfigDict()
   config.ema.decay = 0.995

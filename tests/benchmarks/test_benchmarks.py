@@ -113,7 +113,8 @@ def test_gpu_suite_runs_at_toy_sizes_and_writes_its_tables(tmp_path):
   table and the device named."""
   repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   env = {**os.environ, "SMALL": "1", "RESULTS": str(tmp_path), "PYTHON": sys.executable,
-         "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+         "JAX_PLATFORMS": "cpu",
+         "XLA_FLAGS": "--xla_backend_optimization_level=0"}  # compiles faster; no timing is asserted
   result = subprocess.run(["bash", "benchmarks/gpu_suite.sh"], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One command for a machine with a GPU, within about 8 minutes on one GPU:
+#   bash benchmarks/gpu_suite.sh
+# 1. the AN cost table at the authors' shapes (batch 1, C = 32, 128^2 .. 1024^2);
+# 2. the ImageNet-128 training step of SN-GAN, SA-GAN and AN in float32 and bfloat16 at
+#    batch 64, and in bfloat16 at batch 256 when it fits: compile time, step time, real
+#    images/s per device and MFU (XLA's FLOPs over the device's peak);
+# 3. FID feature extraction throughput (ours against pytorch-fid's network when torch
+#    sees the GPU).
+# Each writes benchmarks/results/<name>_gpu.md, which names the device. SMALL=1 runs the
+# same commands at toy sizes on any machine (the test suite does, on the CPU), writing to
+# $RESULTS (default: benchmarks/results). PYTHON (default .venv/bin/python) runs them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+RESULTS=${RESULTS:-benchmarks/results}
+mkdir -p "$RESULTS"
+if [ "${SMALL:-0}" = 1 ]; then
+  sizes="16 32"; configs=default; dtypes=float32; batches="8"; big_batch=""; fid="--small"; repeats=1
+else
+  sizes="128 256 512 1024"; configs=imagenet128_sngan,imagenet128_sagan,imagenet128_an
+  dtypes=float32,bfloat16; batches="64"; big_batch=256; fid="--batch_size 50"; repeats=3
+fi
+
+"$PYTHON" -m benchmarks.attention_cost --sizes $sizes --output "$RESULTS/attention_cost_gpu.md"
+for batch in $batches; do
+  "$PYTHON" benchmarks/train_step_time.py --configs=$configs --dtypes=$dtypes \
+    --batch_size=$batch --repeats=$repeats --output="$RESULTS/train_step_time_${batch}_gpu.md"
+done
+if [ -n "$big_batch" ]; then
+  "$PYTHON" benchmarks/train_step_time.py --configs=$configs --dtypes=bfloat16 \
+    --batch_size=$big_batch --repeats=3 --output="$RESULTS/train_step_time_${big_batch}_gpu.md" \
+    || echo "batch $big_batch did not fit (or failed): see above"
+fi
+"$PYTHON" -m benchmarks.fid_throughput $fid --output "$RESULTS/fid_throughput_gpu.md" \
+  || echo "the FID throughput comparison failed (is torch installed?): see above"
