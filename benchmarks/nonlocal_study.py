@@ -16,7 +16,8 @@ accuracy, precision / recall (k = 3), density / coverage (k = 5) and the mirror 
 consistency error in uint8 levels (the real test images' own: `real`). Also per variant:
 parameters, the median time of the train step at the default batch (timed alone after the
 runs, as benchmarks/train_step_time.py times it), its device memory (XLA's memory analysis
-of the compiled step) and the run's peak resident memory. The table gives mean +- standard deviation over the seeds.
+of the compiled step) and the run's peak resident memory. The table gives mean +- standard
+deviation over the seeds.
 """
 
 import argparse
@@ -86,10 +87,10 @@ def read_scalars(workdir: str) -> Dict[str, Dict[int, float]]:
   return values
 
 
-def train(workdir: str, flags: List[str]) -> int:
-  """Runs train.py (unless it finished before); returns its peak resident KiB (0 if read)."""
+def train(workdir: str, flags: List[str]) -> None:
+  """Runs train.py unless it finished before; `<workdir>/finished` holds its peak resident KiB."""
   if os.path.exists(os.path.join(workdir, "finished")):
-    return 0
+    return
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "train.log"), "w") as log:
     process = subprocess.Popen(
@@ -101,7 +102,6 @@ def train(workdir: str, flags: List[str]) -> int:
     raise RuntimeError(f"train.py failed in {workdir}: see its train.log.")
   with open(os.path.join(workdir, "finished"), "w") as f:
     f.write(str(usage.ru_maxrss))
-  return usage.ru_maxrss
 
 
 def step_cost(variant: str) -> tuple:

@@ -171,7 +171,7 @@ def torch_parts(config, constructor: Dict[str, Any]) -> Dict[str, Call]:
   def spectral_norm():
     with torch.no_grad():
       for module in spectral_modules:  # what the forward pre-hook does in train mode
-        hook = next(h for h in module._forward_pre_hooks.values()
+        hook = next(h for h in module._forward_pre_hooks.values()  # pylint: disable=protected-access
                     if h.__class__.__name__ == "SpectralNorm")
         hook.compute_weight(module, do_power_iteration=True)
 
@@ -182,9 +182,9 @@ def torch_parts(config, constructor: Dict[str, Any]) -> Dict[str, Call]:
     g_opt.step()
     d_opt.step()
     with torch.no_grad():
-      torch._foreach_lerp_(ema, list(generator.parameters()), 1e-4)
+      torch._foreach_lerp_(ema, list(generator.parameters()), 1e-4)  # pylint: disable=protected-access
 
-  whole, _, _ = train_step_time._torch_step(config, constructor)
+  whole, _, _ = train_step_time._torch_step(config, constructor)  # pylint: disable=protected-access
   return {"G forward": (g_forward, ()), "G forward+backward": (g_forward_backward, ()),
           "D forward": (d_forward, ()), "D forward+backward": (d_forward_backward, ()),
           "D input gradient": (d_input_gradient, ()), "spectral norm": (spectral_norm, ()),

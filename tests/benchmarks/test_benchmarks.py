@@ -8,10 +8,15 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import flags as absl_flags
+from ml_collections import config_flags
 
 from an_flax.data import preprocess
+from an_flax.models import build_models
 from benchmarks import (attention_cost, fid_throughput, ilsvrc_tars, input_pipeline,
-                        normalize_backward, timing)
+                        nonlocal_study, normalize_backward, timing)
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_attention_cost_table_has_every_row_and_linear_flops():
@@ -111,11 +116,10 @@ def test_fid_sides_compute_the_same_features():
 def test_gpu_suite_runs_at_toy_sizes_and_writes_its_tables(tmp_path):
   """benchmarks/gpu_suite.sh with SMALL=1 on the CPU: every results file, each with its
   table and the device named."""
-  repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   env = {**os.environ, "SMALL": "1", "RESULTS": str(tmp_path), "PYTHON": sys.executable,
          "JAX_PLATFORMS": "cpu",
          "XLA_FLAGS": "--xla_backend_optimization_level=0"}  # compiles faster; no timing is asserted
-  result = subprocess.run(["bash", "benchmarks/gpu_suite.sh"], cwd=repo, env=env,
+  result = subprocess.run(["bash", "benchmarks/gpu_suite.sh"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   assert sorted(os.listdir(tmp_path)) == ["attention_cost_gpu.md", "fid_throughput_gpu.md",
@@ -125,3 +129,28 @@ def test_gpu_suite_runs_at_toy_sizes_and_writes_its_tables(tmp_path):
   assert "Device: cpu" in step_table
   for name in ("attention_cost_gpu.md", "fid_throughput_gpu.md"):
     assert "| " in (tmp_path / name).read_text()
+
+
+@pytest.mark.parametrize("variant", nonlocal_study.VARIANTS)
+def test_nonlocal_study_flags_give_the_variant_s_models(variant):
+  """Each variant's train.py flags parse as train.py parses them and build G and D with
+  the variant's non-local modules (no run: the study itself is outside CI)."""
+  argv = ["train.py", f"--config={os.path.join(REPO, 'configs', 'default.py')}",
+          *nonlocal_study.run_flags(variant, 3, ["--config.num_train_steps=7"])]
+  values = absl_flags.FlagValues()  # train.py's flag, on its own registry
+  config_flags.DEFINE_config_file("config", None, flag_values=values, lock_config=True,
+                                  sys_argv=argv)
+  values(argv)
+  config = values.config
+  _, g, d, overrides = nonlocal_study.VARIANTS[variant]
+  assert (config.seed, config.num_train_steps) == (3, 7)
+  for field, (kind, resolutions, inside) in (("g_nonlocal", g), ("d_nonlocal", d)):
+    assert config.model[field].kind == kind
+    if kind != "none":
+      assert tuple(config.model[field].resolutions) == resolutions
+      assert config.model[field].inside_blocks == inside
+  for path, value in overrides.items():
+    section, name = path.split(".")
+    assert config[section][name] == value
+  generator, discriminator = build_models(config.model)  # checks the placements
+  assert generator is not None and discriminator is not None
