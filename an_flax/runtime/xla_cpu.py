@@ -5,8 +5,8 @@ convolution to YNNPACK by default. For the weight gradient of a 3x3 convolution 
 writes a convolution whose window is the whole feature map, with batch and features
 swapped, and YNNPACK runs those (and the transposes they need) far below the machine's
 peak; Eigen's convolutions are faster on this project's networks. On the 32x32 SN-GAN
-step of benchmarks/train_step_time.py (table 3) the step takes about a quarter less time
-with it (benchmarks/results/train_step_time_cpu.md). YNNPACK keeps the dots and fusions.
+step of benchmarks/train_step_time.py (table 3) the step takes 27 % less time with it
+(benchmarks/results/train_step_time_cpu_vs_pytorch.md against ..._xla_defaults.md). YNNPACK keeps the dots and fusions.
 
 The options only change how XLA compiles for the CPU; GPU and TPU programs are unaffected.
 `use()` must run before JAX compiles anything for the CPU: the command lines call it first,
