@@ -34,3 +34,14 @@ def inception_weights(tmp_path_factory) -> str:
   convert_inception_weights.main(["--input", str(folder / "random.pth"), "--output", output,
                                   "--allow_other_weights"])
   return output
+
+
+def pytest_addoption(parser) -> None:
+  parser.addoption("--learning_seeds", default="0",
+                   help="Seeds of tests/training/test_learning.py (its calibration: 0,1,2).")
+
+
+def pytest_generate_tests(metafunc) -> None:
+  if "learning_seed" in metafunc.fixturenames:
+    seeds = [int(s) for s in metafunc.config.getoption("learning_seeds").split(",")]
+    metafunc.parametrize("learning_seed", seeds)

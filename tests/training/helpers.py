@@ -59,10 +59,11 @@ def subprocess_env(compile_cache: str, num_devices: int = 1) -> Dict[str, str]:
 
 def start_training(workdir: str, data_dir: str, compile_cache: str, *extra: str,
                    num_devices: int = 1, log_path: str | None = None,
-                   env: Dict[str, str] | None = None) -> subprocess.Popen:
-  """`python train.py` on the tiny default config, output to `log_path` (or a pipe), in
-  `env` (default: `subprocess_env`)."""
-  command = [sys.executable, os.path.join(REPO, "train.py"),
+                   env: Dict[str, str] | None = None, script: str = "train.py"
+                   ) -> subprocess.Popen:
+  """`python train.py` (or `script`, relative to the repository, with its flags) on the tiny
+  default config, output to `log_path` (or a pipe), in `env` (default: `subprocess_env`)."""
+  command = [sys.executable, os.path.join(REPO, script),
              f"--config={os.path.join(REPO, 'configs', 'default.py')}", f"--workdir={workdir}",
              *as_flags(TINY), f"--config.dataset.data_dir={data_dir}", *extra]
   output = open(log_path, "w") if log_path else subprocess.PIPE
