@@ -47,9 +47,13 @@ def tiny_config(data_dir: str) -> ml_collections.ConfigDict:
   return config
 
 
-def subprocess_env(compile_cache: str, num_devices: int = 1) -> Dict[str, str]:
+def subprocess_env(compile_cache: str, num_devices: int = 1, fast_compile: bool = True
+                   ) -> Dict[str, str]:
+  """The environment of a train.py subprocess; `fast_compile=False` keeps XLA's default
+  optimisation, for runs long enough that step time outweighs compile time."""
   env = dict(os.environ)
-  env.update(XLA_FLAGS=f"--xla_force_host_platform_device_count={num_devices} {FAST_COMPILE_FLAG}",
+  xla_flags = f"--xla_force_host_platform_device_count={num_devices}"
+  env.update(XLA_FLAGS=f"{xla_flags} {FAST_COMPILE_FLAG}" if fast_compile else xla_flags,
              JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2",
              JAX_COMPILATION_CACHE_DIR=compile_cache,
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",

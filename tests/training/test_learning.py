@@ -9,7 +9,7 @@ numbers are at THRESHOLD. CI runs seed 0.
 
 import re
 
-from training.helpers import start_training, subprocess_env
+from training.helpers import as_flags, start_training, subprocess_env
 
 STEPS = 600
 # Class accuracy of 500 samples of G_ema after STEPS steps, measured by the calibration
@@ -22,15 +22,13 @@ LEARNING = {
     "log_every_steps": 100, "checkpoint.every_steps": STEPS,
     "eval.shapes_every_steps": STEPS, "eval.shapes_num_samples": 500,
 }
-# XLA's default optimisation: 600 steps run faster than at -O0 (helpers.FAST_COMPILE_FLAG).
-ENV = {"XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
 
 
 def _class_accuracy(workdir: str, data_dir: str, compile_cache: str, seed: int,
                     script: str) -> float:
-  flags = [f"--config.{field}={value}" for field, value in {**LEARNING, "seed": seed}.items()]
-  process = start_training(workdir, data_dir, compile_cache, *flags, script=script,
-                           env={**subprocess_env(compile_cache), **ENV})
+  # XLA's default optimisation: 600 steps run faster than at -O0 (helpers.FAST_COMPILE_FLAG).
+  process = start_training(workdir, data_dir, compile_cache, *as_flags({**LEARNING, "seed": seed}),
+                           script=script, env=subprocess_env(compile_cache, fast_compile=False))
   log, _ = process.communicate(timeout=600)
   assert process.returncode == 0, log[-3000:]
   accuracy = float(re.search(rf"Step {STEPS}: .*shapes/class_accuracy ([0-9.e-]+)", log)[1])
