@@ -14,7 +14,7 @@ from ml_collections import config_flags
 from an_flax.data import preprocess
 from an_flax.models import build_models
 from benchmarks import (attention_cost, fid_throughput, ilsvrc_tars, input_pipeline,
-                        nonlocal_study, normalize_backward, timing)
+                        jpeg_decode_cost, nonlocal_study, normalize_backward, timing)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -69,8 +69,7 @@ def test_input_pipeline_table():
 
 
 def test_pytorch_side_makes_our_images(tmp_path):
-  """PIL's full decode, long-edge crop and bilinear resize give our crop-window decode's
-  images. (500x333 is left out: torchvision rounds its crop offset 83.5 to 84, we to 83.)"""
+  """PIL's full decode, long-edge crop and bilinear resize give our decode's images. (500x333 is left out: torchvision rounds its crop offset 83.5 to 84, we to 83.)"""
   rng = np.random.default_rng(0)
   jpegs = [ilsvrc_tars.encode_jpeg(input_pipeline.photo(width, height, rng), 90)
            for width, height in ((500, 375), (375, 500), (500, 500), (1000, 800))]
@@ -84,6 +83,15 @@ def test_pytorch_side_makes_our_images(tmp_path):
     image, label = theirs[k]
     difference = np.abs(image.permute(1, 2, 0).numpy().astype(int) - ours)
     assert label == 0 and difference.max() <= 1 and difference.mean() < 0.2, k
+
+
+def test_jpeg_decode_cost_table_times_every_row_and_compares_pixels_with_ours():
+  table = jpeg_decode_cost.run(images=3, rounds=1)
+  rows = dict(re.findall(r"^\| (.+?) \| [0-9.]+ \| [0-9.]+x \| (.+?) \|$", table, re.M))
+  assert list(rows) == [*jpeg_decode_cost.PIL_ROWS, *jpeg_decode_cost.TF_ROWS], table
+  assert rows[jpeg_decode_cost.OURS] == "0.00", table
+  assert float(rows[jpeg_decode_cost.PIL_WORK]) < 0.2, table  # 500x375 photos: PIL's pixels
+  assert rows["TF: whole JPEG decoded"] == "(not 128x128)", table
 
 
 def test_jpeg_check_fails_when_the_sides_read_other_bytes(tmp_path):

@@ -1,5 +1,5 @@
-"""JPEGs decode to PIL's pixels (what pytorch-fid and the PyTorch GAN loaders read), also
-when only the centre square is decoded."""
+"""The centre square of a JPEG, PNG or GIF decodes to PIL's pixels (what pytorch-fid and
+the PyTorch GAN loaders read)."""
 
 import io
 
@@ -32,6 +32,23 @@ def _jpeg(rng: np.random.Generator, height: int, width: int, mode: str, quality:
 @pytest.mark.parametrize("subsampling", [0, 1, 2])  # 4:4:4, 4:2:2, 4:2:0
 def test_jpeg_centre_square_is_pils_pixels(height, width, mode, quality, subsampling):
   encoded = _jpeg(np.random.default_rng(), height, width, mode, quality, subsampling)
+  decoded = preprocess.decode_center_square(tf.constant(encoded)).numpy()
+  side = min(height, width)
+  top, left = (height - side) // 2, (width - side) // 2
+  expected = np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))
+  np.testing.assert_array_equal(decoded, expected[top:top + side, left:left + side])
+
+
+@pytest.mark.parametrize("image_format, mode", [("PNG", "RGB"), ("PNG", "L"), ("PNG", "RGBA"),
+                                                ("GIF", "P")])
+def test_png_and_gif_centre_square_is_pils_pixels(image_format, mode):
+  """The JPEG decoder also reads the lossless formats of CIFAR, the shapes and folders."""
+  rng = np.random.default_rng()
+  height, width = rng.integers(20, 60, 2)
+  pixels = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
+  buffer = io.BytesIO()
+  Image.fromarray(pixels, "RGBA").convert(mode).save(buffer, format=image_format)
+  encoded = buffer.getvalue()
   decoded = preprocess.decode_center_square(tf.constant(encoded)).numpy()
   side = min(height, width)
   top, left = (height - side) // 2, (width - side) // 2
