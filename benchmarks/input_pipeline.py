@@ -14,7 +14,8 @@ dataset. Both read the same JPEG bytes (checked before timing).
 What is timed: the steady-state training iteration over that prepared data, batches of
 uint8 128x128 centre crops with labels.
   ours: `input_pipeline.create_train_iterator` (records shuffled, decoded, the centre
-    square cut out, antialiased bilinear resize, uint8, batched, prefetched), on tf.data's thread pool (a thread per core by default).
+    square cut out, antialiased bilinear resize, uint8, batched, prefetched), on
+    tf.data's thread pool (a thread per core by default).
   PyTorch: what BigGAN-PyTorch and StudioGAN (src/data_util.py, src/utils/hdf5.py) do:
     torchvision's ImageFolder PIL loader (the full JPEG decoded, `convert('RGB')`),
     `CenterCropLongEdge` (the largest centred square), `Resize(128)` (PIL bilinear, which

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import itertools
 import os
 import statistics
 import time
@@ -31,7 +30,7 @@ import tensorflow as tf
 from PIL import Image
 
 from an_flax.data import preprocess
-from benchmarks import ilsvrc_tars, input_pipeline, report
+from benchmarks import input_pipeline, report
 
 SIZE = input_pipeline.IMAGE_SIZE
 
@@ -81,14 +80,6 @@ OURS = "TF: + antialiased resize, uint8 (ours)"
 PIL_WORK = "PIL: + long-edge crop, bilinear resize (the DataLoader's work)"
 
 
-def photos(count: int) -> list[bytes]:
-  rng = np.random.default_rng(0)
-  return [ilsvrc_tars.encode_jpeg(input_pipeline.photo(width, height, rng),
-                                  input_pipeline.JPEG_QUALITY)
-          for _, (width, height) in zip(range(count),
-                                        itertools.cycle(input_pipeline.PHOTO_SIZES))]
-
-
 def _one_thread(ds: tf.data.Dataset) -> tf.data.Dataset:
   options = tf.data.Options()
   options.threading.private_threadpool_size = 1
@@ -99,7 +90,7 @@ def _tf_outputs(fn: Callable[[tf.Tensor], tf.Tensor], jpegs: list[bytes]) -> lis
   return list(_one_thread(tf.data.Dataset.from_tensor_slices(jpegs).map(fn)).as_numpy_iterator())
 
 
-def _tf_timer(fn: Callable[[tf.Tensor], tf.Tensor], jpegs: list[bytes]) -> Callable[[], None]:
+def _tf_timer(fn: Callable[[tf.Tensor], tf.Tensor], jpegs: list[bytes]) -> Callable[[], object]:
   """A pass of `fn` over the images inside tf.data, as the input pipeline runs it (no
   Python between images). It sums a pixel of each image: a value that depends on the
   decode, where an output's static size would let TensorFlow prune the work away."""
@@ -108,14 +99,14 @@ def _tf_timer(fn: Callable[[tf.Tensor], tf.Tensor], jpegs: list[bytes]) -> Calla
   return lambda: pixels.reduce(np.int64(0), lambda total, pixel: total + pixel).numpy()
 
 
-def _pil_timer(fn: Callable[[bytes], object], jpegs: list[bytes]) -> Callable[[], None]:
+def _pil_timer(fn: Callable[[bytes], object], jpegs: list[bytes]) -> Callable[[], object]:
   """A pass of `fn` over the images in Python, as a DataLoader worker runs it."""
   return lambda: [fn(jpeg) for jpeg in jpegs]
 
 
 def run(images: int = 40, rounds: int = 5) -> str:
   """The table: ms/image of every row (rows taking turns), its ratio and its difference."""
-  jpegs = photos(images)
+  jpegs = input_pipeline.imagenet_like_jpegs(images, classes=1)[0]
   outputs = {name: [np.asarray(fn(jpeg)) for jpeg in jpegs] for name, fn in PIL_ROWS.items()}
   outputs.update({name: _tf_outputs(fn, jpegs) for name, fn in TF_ROWS.items()})
   ours = outputs[OURS]

@@ -69,7 +69,8 @@ def test_input_pipeline_table():
 
 
 def test_pytorch_side_makes_our_images(tmp_path):
-  """PIL's full decode, long-edge crop and bilinear resize give our decode's images. (500x333 is left out: torchvision rounds its crop offset 83.5 to 84, we to 83.)"""
+  """PIL's full decode, long-edge crop and bilinear resize give our decode's images.
+  (500x333 is left out: torchvision rounds its crop offset 83.5 to 84, we to 83.)"""
   rng = np.random.default_rng(0)
   jpegs = [ilsvrc_tars.encode_jpeg(input_pipeline.photo(width, height, rng), 90)
            for width, height in ((500, 375), (375, 500), (500, 500), (1000, 800))]
