@@ -114,7 +114,9 @@ def test_converted_networks_give_studiogans_images_and_logits(kind, size, g_conv
   ours = np.asarray(jax.jit(lambda v, z, y: generator.apply(v, z, y, train=False))(
       g_vars, z, labels))
   expected = torch_images(G, z, labels)
-  assert expected.std() > 0.05 and np.mean(np.abs(expected) > 0.99) < 0.2  # not saturated
+  # Not constant and not saturated: pixels spread 100x the tolerance. (Random 128x128
+  # SN-GAN generators gave stds of 0.027 to 0.2 over 21 draws: a bound of 0.05 failed one.)
+  assert expected.std() > 100 * TOLERANCE and np.mean(np.abs(expected) > 0.99) < 0.2
   image_diff = float(np.abs(ours - expected).max())
 
   discriminator, d_vars = studiogan.load_discriminator(d_path, config)
