@@ -114,9 +114,10 @@ def test_converted_networks_give_studiogans_images_and_logits(kind, size, g_conv
   ours = np.asarray(jax.jit(lambda v, z, y: generator.apply(v, z, y, train=False))(
       g_vars, z, labels))
   expected = torch_images(G, z, labels)
-  # Not constant and not saturated: pixels spread 100x the tolerance. (Random 128x128
-  # SN-GAN generators gave stds of 0.027 to 0.2 over 21 draws: a bound of 0.05 failed one.)
-  assert expected.std() > 100 * TOLERANCE and np.mean(np.abs(expected) > 0.99) < 0.2
+  # Not constant and mostly not saturated, so the pixels carry the comparison: they spread
+  # 100x the tolerance and at most half sit at tanh's ends. Random draws gave stds down to
+  # 0.027 (128x128 SN-GAN, 21 draws) and saturated fractions up to 0.29 (64x64 SA-GAN, 150).
+  assert expected.std() > 100 * TOLERANCE and np.mean(np.abs(expected) > 0.99) < 0.5
   image_diff = float(np.abs(ours - expected).max())
 
   discriminator, d_vars = studiogan.load_discriminator(d_path, config)
