@@ -1,17 +1,22 @@
 """Compile and step times of the training step, and our step against StudioGAN's PyTorch step.
 
   python benchmarks/train_step_time.py [--configs=default,imagenet128_an] [--batch_size=8]
-      [--dtypes=float32,bfloat16] [--repeats=3] [--d_steps_study] [--pytorch]
+      [--dtypes=float32,bfloat16] [--repeats=3] [--d_steps_study]
+      [--d_steps_config=imagenet128_sngan] [--inpainting_study] [--update_counts=1,5] [--pytorch]
       [--skip_configs] [--output=FILE]
 
-Three tables, written to benchmarks/results/train_step_time_<device>.md (or --output):
+Four tables, written to benchmarks/results/train_step_time_<device>.md (or --output):
   1. every shipped config at `--batch_size` per D step (its model, optimiser and D steps),
      in each of `--dtypes` (default: the config's own): compile time, step time, real
      images/s per device, and the MFU (XLA's FLOPs of the step over its time and the
      device's peak, an_flax/runtime/hardware.py; none on a CPU);
-  2. `--d_steps_study`: imagenet128_sngan at 1 and 5 D steps, the D updates as a
-     `lax.scan` and unrolled: convolutions in the lowered program, compile and step time;
-  3. `--pytorch`: our step against a transcription of StudioGAN's (benchmarks/pytorch/) on
+  2. `--d_steps_study`: `--d_steps_config` (default imagenet128_sngan) at 1 and 5 D steps
+     (`--update_counts`), the D updates as a `lax.scan` and unrolled: convolutions in the
+     lowered program, compile and step time;
+  3. `--inpainting_study`: the inpainting default (configs/inpainting/inpaint_default.py)
+     at `--batch_size` and 1 and 5 critic updates (`--update_counts`), scanned and
+     unrolled: compile and step time;
+  4. `--pytorch`: our step against a transcription of StudioGAN's (benchmarks/pytorch/) on
      the same model (parameter counts checked equal), batch and optimiser, the two taking
      turns in one run: the SN-GAN ResNet at 32x32 (G 375,683 / D 265,409 parameters) at
      batch 16 and at 128x128 (G 41,996,931 / D 39,443,137) at batch 4, one D step.
@@ -25,7 +30,7 @@ import re
 import statistics
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import jax
 import numpy as np
@@ -35,25 +40,32 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from an_flax.runtime import xla_cpu  # pylint: disable=g-import-not-at-top
 xla_cpu.use()  # before JAX compiles: the options train.py runs with
 
+from an_flax.inpainting import steps as inpainting_steps  # pylint: disable=g-import-not-at-top
 from an_flax.models import build_models  # pylint: disable=g-import-not-at-top
-from an_flax.runtime import hardware, mesh as mesh_lib
+from an_flax.runtime import hardware, mesh as mesh_lib, update_loop
 from an_flax.training import state as state_lib
 from an_flax.training import steps
 from benchmarks import report, timing
+from configs.inpainting import inpaint_default
 
 _CONFIGS = flags.DEFINE_list(
     "configs", ["default", "imagenet128_sngan", "imagenet128_sagan", "imagenet128_an",
                 "imagenet128_an_tpu"], "Config modules under configs/ for table 1.")
-_BATCH = flags.DEFINE_integer("batch_size", 8, "Global batch per D step in tables 1 and 2.")
+_BATCH = flags.DEFINE_integer("batch_size", 8, "Global batch per D or critic step in tables 1-3.")
 _DTYPES = flags.DEFINE_list("dtypes", [], "Compute dtypes of table 1 (empty: each config's).")
 _OUTPUT = flags.DEFINE_string("output", None, "The results file (default: see above).")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed steps after the compile; the median counts.")
 _SKIP_CONFIGS = flags.DEFINE_bool("skip_configs", False, "Leave table 1 out.")
 _D_STEPS_STUDY = flags.DEFINE_bool("d_steps_study", False, "Add table 2.")
-_PYTORCH = flags.DEFINE_bool("pytorch", False, "Add table 3 (our step against PyTorch's).")
+_D_STEPS_CONFIG = flags.DEFINE_string("d_steps_config", "imagenet128_sngan",
+                                      "The shipped config of table 2.")
+_INPAINTING_STUDY = flags.DEFINE_bool("inpainting_study", False, "Add table 3.")
+_UPDATE_COUNTS = flags.DEFINE_list("update_counts", ["1", "5"],
+                                   "D steps of table 2, critic updates of table 3.")
+_PYTORCH = flags.DEFINE_bool("pytorch", False, "Add table 4 (our step against PyTorch's).")
 _NOTE = flags.DEFINE_string("note", "", "A line about the machine, written under the tables.")
 
-# Table 3: (name, our config and overrides, batch, StudioGAN's constructor arguments).
+# Table 4: (name, our config and overrides, batch, StudioGAN's constructor arguments).
 PYTORCH_SETTINGS = (
     ("SN-GAN ResNet 32x32", "cifar10_sngan",
      {"model.g_ch": 64, "model.d_ch": 64, "optim.d_steps": 1}, 16,
@@ -109,6 +121,30 @@ class OurStep:
     return count(self.state.g_params), count(self.state.d_params)
 
 
+class InpaintingStep:
+  """An inpainting config's compiled step on one device, on one fixed random batch."""
+
+  def __init__(self, config, critic_loop: str):
+    mesh = mesh_lib.create_mesh(jax.local_devices()[:1])
+    generator, critics = inpainting_steps.build_models(config)
+    g_tx, d_tx = inpainting_steps.make_optimizers(config)
+    self.state = jax.jit(lambda: inpainting_steps.create_state(
+        config, generator, critics, g_tx, d_tx), out_shardings=mesh_lib.replicated(mesh))()
+    size = config.dataset.image_size
+    images = np.random.default_rng(0).integers(
+        0, 256, (config.optim.critic_steps + 1, config.batch_size, size, size, 3), np.uint8)
+    self.batch = mesh_lib.global_batch({"image": images}, mesh, batch_dim=1)
+    jitted = inpainting_steps.make_train_step(config, generator, critics, g_tx, d_tx, mesh,
+                                              critic_loop)
+    start = time.perf_counter()
+    self.compiled = jitted.lower(self.state, self.batch, {}).compile()
+    self.compile_s = time.perf_counter() - start
+
+  def __call__(self) -> Any:
+    self.state, metrics = self.compiled(self.state, self.batch, {})
+    return metrics
+
+
 def median_step(step: Callable[[], Any], repeats: int) -> float:
   jax.block_until_ready(step())  # the first call after compiling is not timed
   times = []
@@ -139,15 +175,28 @@ def configs_table(names: List[str], dtypes: List[str], batch_size: int, repeats:
   return "\n".join(lines)
 
 
-def d_steps_table(batch_size: int, repeats: int) -> str:
+def d_steps_table(name: str, batch_size: int, repeats: int, counts: Sequence[int]) -> str:
   lines = ["| D steps | D updates | convolutions (lowered) | compile (s) | step (ms) |",
            "|---|---|---|---|---|"]
-  for d_steps in (1, 5):
-    for d_loop in ("scan", "unroll"):
-      step = OurStep(shipped_config("imagenet128_sngan", {"optim.d_steps": d_steps}, batch_size),
-                     d_loop)
+  for d_steps in counts:
+    for d_loop in update_loop.LOOPS:
+      step = OurStep(shipped_config(name, {"optim.d_steps": d_steps}, batch_size), d_loop)
       seconds = median_step(step, repeats)
       lines.append(f"| {d_steps} | {d_loop} | {step.convolutions} | {step.compile_s:.1f} | "
+                   f"{1000 * seconds:.0f} |")
+      print(lines[-1], flush=True)
+  return "\n".join(lines)
+
+
+def inpainting_table(config, batch_size: int, repeats: int, counts: Sequence[int]) -> str:
+  config.batch_size = batch_size
+  lines = ["| critic updates | how they run | compile (s) | step (ms) |", "|---|---|---|---|"]
+  for critic_steps in counts:
+    for critic_loop in update_loop.LOOPS:
+      config.optim.critic_steps = critic_steps
+      step = InpaintingStep(config, critic_loop)
+      seconds = median_step(step, repeats)
+      lines.append(f"| {critic_steps} | {critic_loop} | {step.compile_s:.1f} | "
                    f"{1000 * seconds:.0f} |")
       print(lines[-1], flush=True)
   return "\n".join(lines)
@@ -194,11 +243,18 @@ def main(argv: list[str]) -> None:
   sections = [header]
   if not _SKIP_CONFIGS.value:
     sections += [f"## Shipped configs, batch {_BATCH.value} per D step (D updates: "
-                 f"{steps.default_d_loop()})",
+                 f"{update_loop.default_loop()})",
                  configs_table(_CONFIGS.value, _DTYPES.value, _BATCH.value, _REPEATS.value)]
   if _D_STEPS_STUDY.value:
-    sections += [f"## imagenet128_sngan, batch {_BATCH.value}: D steps and how they run",
-                 d_steps_table(_BATCH.value, _REPEATS.value)]
+    sections += [f"## {_D_STEPS_CONFIG.value}, batch {_BATCH.value}: D steps and how they run",
+                 d_steps_table(_D_STEPS_CONFIG.value, _BATCH.value, _REPEATS.value,
+                               [int(n) for n in _UPDATE_COUNTS.value])]
+  if _INPAINTING_STUDY.value:
+    config = inpaint_default.get_config()
+    sections += [f"## Inpainting default ({config.dataset.image_size}x"
+                 f"{config.dataset.image_size}), batch {_BATCH.value}: critic updates and how "
+                 "they run", inpainting_table(config, _BATCH.value, _REPEATS.value,
+                                              [int(n) for n in _UPDATE_COUNTS.value])]
   if _PYTORCH.value:
     sections += ["## Our step against StudioGAN's PyTorch step (same model, batch, Adam, "
                  "1 D step; taking turns)", pytorch_table()]

@@ -13,7 +13,8 @@ random holes, then one generator update on one more batch:
              + adversarial_weight * WGAN generator loss of both critics
              + orthogonal_weight * AN orthogonality + id_mrf_weight * ID-MRF(refined patch)
 
-Holes are drawn on device from the step's key (`an_flax.data.masks`).
+Holes are drawn on device from the step's key (`an_flax.data.masks`). The critic
+updates run as a `lax.scan`, unrolled on the CPU (`an_flax.runtime.update_loop`).
 """
 
 from typing import Any, Callable, Dict, Tuple
@@ -30,6 +31,7 @@ from an_flax.inpainting import losses
 from an_flax.inpainting.vgg19 import VGG19Features
 from an_flax.models import inpainting, sum_sown_losses
 from an_flax.runtime import mesh as mesh_lib
+from an_flax.runtime import update_loop
 
 Batch = Dict[str, jax.Array]
 Metrics = Dict[str, jax.Array]
@@ -98,14 +100,16 @@ def make_train_step(config: ml_collections.ConfigDict,
                     generator: inpainting.InpaintingGenerator,
                     critics: inpainting.InpaintingCritics,
                     g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
-                    mesh: Mesh) -> Callable[[InpaintingState, Batch, Any],
-                                            Tuple[InpaintingState, Metrics]]:
+                    mesh: Mesh, critic_loop: str | None = None
+                    ) -> Callable[[InpaintingState, Batch, Any], Tuple[InpaintingState, Metrics]]:
   """(state, batch, vgg_variables) -> (state, metrics), compiled.
 
   `batch['image']` is uint8 (critic_steps + 1, N, H, W, 3): one batch per
   critic update, the last for the generator. `vgg_variables` are the VGG19
-  weights when `loss.id_mrf_weight > 0`, else {}.
+  weights when `loss.id_mrf_weight > 0`, else {}. `critic_loop` is how the critic
+  updates run: 'scan' or 'unroll' (default: the backend's, `update_loop.default_loop()`).
   """
+  critic_loop = update_loop.resolve_loop(critic_loop)
   loss_cfg, size = config.loss, image_size(config)
   box = masks_lib.hole_box_size(size, config.masks.kind)
   batch_spec = mesh_lib.batch_sharding(mesh)
@@ -178,9 +182,9 @@ def make_train_step(config: ml_collections.ConfigDict,
                  ) -> Tuple[InpaintingState, Metrics]:
     rng, step_rng = jax.random.split(state.rng)
     keys = jax.random.split(step_rng, config.optim.critic_steps + 1)
-    (d_params, d_opt_state), d_metrics = jax.lax.scan(
+    (d_params, d_opt_state), d_metrics = update_loop.run_updates(
         lambda carry, x: critic_update(state.g_params, carry, x),
-        (state.d_params, state.d_opt_state), (batch["image"][:-1], keys[:-1]))
+        (state.d_params, state.d_opt_state), (batch["image"][:-1], keys[:-1]), critic_loop)
     grads, g_metrics = jax.grad(generator_loss, has_aux=True)(
         state.g_params, d_params, vgg_variables, batch["image"][-1], keys[-1])
     updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)

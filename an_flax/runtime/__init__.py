@@ -7,6 +7,7 @@
   pictures       sample sheets, layout maps, PNG files
   config_checks  a task's schema read off its default config, typed field checks
   launch         the multi-process flags and start-up of the command lines
+  update_loop    several D / critic updates in a step: scanned, or unrolled on the CPU
 
 Nothing here imports a task.
 """

@@ -14,9 +14,8 @@ D pass when `optim.g_step_advances_d_spectral` (as in StudioGAN and
 BigGAN-PyTorch, where that pass runs D in train mode).
 
 The D updates run as a `lax.scan` over the stacked batches, so the program does
-not grow with `d_steps`, except on the CPU, where XLA runs the convolutions of a
-loop body much slower and the updates are unrolled instead
-(`benchmarks/train_step_time.py` measures both).
+not grow with `d_steps`, except on the CPU, where they are unrolled
+(`an_flax.runtime.update_loop` says why).
 """
 
 from typing import Any, Callable, Dict, Tuple
@@ -31,6 +30,7 @@ from jax.sharding import Mesh
 
 from an_flax.models import sum_sown_losses
 from an_flax.runtime import mesh as mesh_lib
+from an_flax.runtime import update_loop
 from an_flax.training import losses
 from an_flax.training.state import TrainState, generator_train_apply, update_ema
 
@@ -42,11 +42,6 @@ def _all_finite(tree: Any) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def default_d_loop() -> str:
-  """'unroll' on the CPU, else 'scan' (see the module docstring)."""
-  return "unroll" if jax.default_backend() == "cpu" else "scan"
-
-
 def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
                     discriminator: nn.Module, g_tx: optax.GradientTransformation,
                     d_tx: optax.GradientTransformation, mesh: Mesh,
@@ -54,11 +49,10 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
                     ) -> Callable[[TrainState, Batch], Tuple[TrainState, Metrics]]:
   """The jitted step: state replicated and donated, batch split on dimension 1.
 
-  `d_loop` is how the D updates run: 'scan' or 'unroll' (default: `default_d_loop()`).
+  `d_loop` is how the D updates run: 'scan' or 'unroll' (default: the backend's,
+  `update_loop.default_loop()`).
   """
-  d_loop = d_loop or default_d_loop()
-  if d_loop not in ("scan", "unroll"):
-    raise ValueError(f"d_loop={d_loop!r}: use 'scan' or 'unroll'.")
+  d_loop = update_loop.resolve_loop(d_loop)
   advance_d_spectral = config.optim.g_step_advances_d_spectral
   generate = generator_train_apply(generator, mesh, config.model.per_device_bn)
   orthogonal_weight = config.loss.orthogonal_weight
@@ -111,14 +105,7 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
     carry = (state.d_params, state.d_state, state.d_opt_state, state.g_state)
     update = lambda carry, inputs: d_update(carry, state.g_params, *inputs)
     inputs = (batch["image"], batch["label"], d_keys[1:])
-    if d_loop == "scan":
-      carry, d_metrics = jax.lax.scan(update, carry, inputs)
-    else:
-      per_update = []
-      for i in range(config.optim.d_steps):
-        carry, metrics = update(carry, jax.tree.map(lambda x, i=i: x[i], inputs))
-        per_update.append(metrics)
-      d_metrics = jax.tree.map(lambda *m: jnp.stack(m), *per_update)
+    carry, d_metrics = update_loop.run_updates(update, carry, inputs, d_loop)
     d_params, d_state, d_opt_state, g_state = carry
 
     latent_key, g_key, d_key = jax.random.split(d_keys[0], 3)

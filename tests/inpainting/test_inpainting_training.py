@@ -82,3 +82,29 @@ def test_step_updates_both_networks_and_eight_devices_match_one():
   for tree in ("g_params", "d_params"):
     jax.tree.map(same_change, getattr(host_state, tree), getattr(new_state, tree),
                  getattr(one_state, tree))
+
+
+def test_scanned_and_unrolled_critic_updates_give_the_same_step():
+  """2 critic updates in a loop body or written out: the same arithmetic, so the same
+  state and metrics (tolerance: float32 sums XLA may fuse in another order)."""
+  config = tiny_config()
+  generator, critics = steps.build_models(config)
+  adam = optax.adam(1e-3)
+  state = jax.jit(lambda: steps.create_state(config, generator, critics, adam, adam))()
+  host_state = jax.tree.map(np.asarray, state)
+  images = jax.random.randint(jax.random.PRNGKey(7), (3, 8, 32, 32, 3), 0, 256).astype(jnp.uint8)
+  mesh = Mesh(np.asarray(jax.devices()[:1]), (mesh_lib.DATA_AXIS,))
+  results = {}
+  for loop in ("scan", "unroll"):
+    step = steps.make_train_step(config, generator, critics, adam, adam, mesh, loop)
+    placed = jax.device_put(host_state, mesh_lib.replicated(mesh))
+    new_state, metrics = step(placed, {"image": images}, {})
+    results[loop] = (jax.tree.map(np.asarray, new_state), jax.tree.map(float, metrics))
+  (scanned, scanned_metrics), (unrolled, unrolled_metrics) = results["scan"], results["unroll"]
+  assert not np.array_equal(scanned.d_params["global_net"]["Dense_0"]["kernel"],
+                            host_state.d_params["global_net"]["Dense_0"]["kernel"])
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               scanned, unrolled)
+  for key in scanned_metrics:
+    np.testing.assert_allclose(scanned_metrics[key], unrolled_metrics[key], rtol=1e-4,
+                               atol=1e-6, err_msg=key)
