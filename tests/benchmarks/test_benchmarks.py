@@ -124,21 +124,41 @@ def test_fid_sides_compute_the_same_features():
 
 
 def test_gpu_suite_runs_at_toy_sizes_and_writes_its_tables(tmp_path):
-  """benchmarks/gpu_suite.sh with SMALL=1 on the CPU: every results file, each with its
-  table and the device named."""
-  env = {**os.environ, "SMALL": "1", "RESULTS": str(tmp_path), "PYTHON": sys.executable,
-         "JAX_PLATFORMS": "cpu",
+  """benchmarks/gpu_suite.sh with SMALL=1 on the CPU, where TensorFlow, TFDS, clu and
+  orbax cannot be imported (a GPU machine need not have them): every results file, each
+  with its table and the device named."""
+  blocker = tmp_path / "blocked_imports"
+  blocker.mkdir()
+  (blocker / "sitecustomize.py").write_text(
+      "import sys\n"
+      "for name in ('tensorflow', 'tensorflow_datasets', 'clu', 'orbax'):\n"
+      "  sys.modules[name] = None\n")
+  results = tmp_path / "results"
+  env = {**os.environ, "SMALL": "1", "RESULTS": str(results), "PYTHON": sys.executable,
+         "PYTHONPATH": str(blocker), "JAX_PLATFORMS": "cpu",
          "XLA_FLAGS": "--xla_backend_optimization_level=0"}  # compiles faster; no timing is asserted
   result = subprocess.run(["bash", "benchmarks/gpu_suite.sh"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert sorted(os.listdir(tmp_path)) == ["attention_cost_gpu.md", "fid_throughput_gpu.md",
-                                          "train_step_time_8_gpu.md"]
-  step_table = (tmp_path / "train_step_time_8_gpu.md").read_text()
+  assert sorted(os.listdir(results)) == ["attention_cost_gpu.md", "fid_throughput_gpu.md",
+                                         "train_step_time_8_gpu.md",
+                                         "train_step_time_updates_gpu.md"]
+  step_table = (results / "train_step_time_8_gpu.md").read_text()
   assert re.search(r"^\| default \| 32 \| float32 \|.*\| n/a \|$", step_table, re.M), step_table
   assert "Device: cpu" in step_table
+  gan_table, inpainting_table = (results / "train_step_time_updates_gpu.md").read_text().split(
+      "## Inpainting default")
+  row = r"^\| ([0-9]+) \| (scan|unroll) \| ([0-9]+) \| [0-9.]+ \| [0-9]+ \|$"
+  convolutions = {(int(n), loop): int(count)
+                  for n, loop, count in re.findall(row, gan_table, re.M)}
+  assert sorted(convolutions) == [(2, "scan"), (2, "unroll")]
+  assert convolutions[2, "scan"] < convolutions[2, "unroll"]  # one D update's body, against two
+  inpainting_rows = re.findall(r"^\| ([0-9]+) \| (scan|unroll) \| [0-9.]+ \| [0-9]+ \|$",
+                               inpainting_table, re.M)
+  assert inpainting_rows == [("2", "scan"), ("2", "unroll")]
   for name in ("attention_cost_gpu.md", "fid_throughput_gpu.md"):
-    assert "| " in (tmp_path / name).read_text()
+    assert "| " in (results / name).read_text()
+  assert re.search(r"^gpu_suite: all parts took [0-9]+ s$", result.stdout, re.M), result.stdout
 
 
 @pytest.mark.parametrize("variant", nonlocal_study.VARIANTS)
@@ -164,3 +184,13 @@ def test_nonlocal_study_flags_give_the_variant_s_models(variant):
     assert config[section][name] == value
   generator, discriminator = build_models(config.model)  # checks the placements
   assert generator is not None and discriminator is not None
+
+
+def test_fid_throughput_refuses_a_gpu_for_jax_and_none_for_torch(monkeypatch):
+  """Both networks run on the same device kind or the ratio means nothing."""
+  monkeypatch.setattr(fid_throughput.jax, "default_backend", lambda: "gpu")
+  monkeypatch.setattr(fid_throughput.torch.cuda, "is_available", lambda: False)
+  with pytest.raises(RuntimeError, match="torch sees none: install a CUDA build of torch"):
+    fid_throughput.on_gpu()
+  monkeypatch.setattr(fid_throughput.jax, "default_backend", lambda: "cpu")
+  assert not fid_throughput.on_gpu()
