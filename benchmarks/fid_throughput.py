@@ -46,6 +46,9 @@ OURS = "ours: make_feature_extractor (XLA)"
 PYTORCH = "pytorch-fid's network (torch)"
 CORES = len(os.sched_getaffinity(0))
 
+# uint8 NHWC images -> (pool3 (N, 2048), logits (N, 1008)) as host arrays.
+Extract = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
 
 def on_gpu() -> bool:
   """Whether the comparison runs on a GPU; fails if JAX has one and torch does not."""
@@ -55,9 +58,6 @@ def on_gpu() -> bool:
     raise RuntimeError("JAX runs on a GPU but torch sees none: install a CUDA build of torch, "
                        "or set JAX_PLATFORMS=cpu to compare on the CPU.")
   return True
-
-# uint8 NHWC images -> (pool3 (N, 2048), logits (N, 1008)) as host arrays.
-Extract = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def extractors(inception_size: int = fid_inception.INCEPTION_SIZE) -> dict[str, Extract]:

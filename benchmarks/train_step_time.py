@@ -46,7 +46,6 @@ from an_flax.runtime import hardware, mesh as mesh_lib, update_loop
 from an_flax.training import state as state_lib
 from an_flax.training import steps
 from benchmarks import report, timing
-from configs.inpainting import inpaint_default
 
 _CONFIGS = flags.DEFINE_list(
     "configs", ["default", "imagenet128_sngan", "imagenet128_sagan", "imagenet128_an",
@@ -64,6 +63,8 @@ _UPDATE_COUNTS = flags.DEFINE_list("update_counts", ["1", "5"],
                                    "D steps of table 2, critic updates of table 3.")
 _PYTORCH = flags.DEFINE_bool("pytorch", False, "Add table 4 (our step against PyTorch's).")
 _NOTE = flags.DEFINE_string("note", "", "A line about the machine, written under the tables.")
+
+INPAINTING_CONFIG = "inpainting.inpaint_default"  # table 3, under configs/
 
 # Table 4: (name, our config and overrides, batch, StudioGAN's constructor arguments).
 PYTORCH_SETTINGS = (
@@ -188,13 +189,12 @@ def d_steps_table(name: str, batch_size: int, repeats: int, counts: Sequence[int
   return "\n".join(lines)
 
 
-def inpainting_table(config, batch_size: int, repeats: int, counts: Sequence[int]) -> str:
-  config.batch_size = batch_size
+def inpainting_table(batch_size: int, repeats: int, counts: Sequence[int]) -> str:
   lines = ["| critic updates | how they run | compile (s) | step (ms) |", "|---|---|---|---|"]
   for critic_steps in counts:
     for critic_loop in update_loop.LOOPS:
-      config.optim.critic_steps = critic_steps
-      step = InpaintingStep(config, critic_loop)
+      step = InpaintingStep(shipped_config(INPAINTING_CONFIG, {"optim.critic_steps": critic_steps},
+                                           batch_size), critic_loop)
       seconds = median_step(step, repeats)
       lines.append(f"| {critic_steps} | {critic_loop} | {step.compile_s:.1f} | "
                    f"{1000 * seconds:.0f} |")
@@ -245,16 +245,14 @@ def main(argv: list[str]) -> None:
     sections += [f"## Shipped configs, batch {_BATCH.value} per D step (D updates: "
                  f"{update_loop.default_loop()})",
                  configs_table(_CONFIGS.value, _DTYPES.value, _BATCH.value, _REPEATS.value)]
+  counts = [int(n) for n in _UPDATE_COUNTS.value]
   if _D_STEPS_STUDY.value:
     sections += [f"## {_D_STEPS_CONFIG.value}, batch {_BATCH.value}: D steps and how they run",
-                 d_steps_table(_D_STEPS_CONFIG.value, _BATCH.value, _REPEATS.value,
-                               [int(n) for n in _UPDATE_COUNTS.value])]
+                 d_steps_table(_D_STEPS_CONFIG.value, _BATCH.value, _REPEATS.value, counts)]
   if _INPAINTING_STUDY.value:
-    config = inpaint_default.get_config()
-    sections += [f"## Inpainting default ({config.dataset.image_size}x"
-                 f"{config.dataset.image_size}), batch {_BATCH.value}: critic updates and how "
-                 "they run", inpainting_table(config, _BATCH.value, _REPEATS.value,
-                                              [int(n) for n in _UPDATE_COUNTS.value])]
+    size = shipped_config(INPAINTING_CONFIG, {}, _BATCH.value).dataset.image_size
+    sections += [f"## Inpainting default ({size}x{size}), batch {_BATCH.value}: critic updates "
+                 "and how they run", inpainting_table(_BATCH.value, _REPEATS.value, counts)]
   if _PYTORCH.value:
     sections += ["## Our step against StudioGAN's PyTorch step (same model, batch, Adam, "
                  "1 D step; taking turns)", pytorch_table()]
