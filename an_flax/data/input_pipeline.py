@@ -7,8 +7,8 @@ and `config.seed` (default 0).
 Resume determinism. Each process reads its own slice of n records in a fixed order.
 Its stream of records is epoch 0, epoch 1, ..., where epoch e is the slice passed
 through a shuffle buffer seeded by (seed, e); batch k is records [k B, (k + 1) B) of
-that stream. So the batches are a pure function of (seed, step, process index and
-count, data on disk), and an iterator started at step k starts the stream at epoch
+that stream. So the batches are a pure function of (seed, batch index, process index
+and count, data on disk), and an iterator started at batch k starts the stream at epoch
 k B // n and skips k B % n records before decoding them: a resume costs reading less
 than one epoch of undecoded records (with `cache`, of cached images) plus filling
 the shuffle buffer, however large k is. The order also depends on the TF global
@@ -78,9 +78,9 @@ def _epoch_seed(seed: int, epoch: tf.Tensor) -> tf.Tensor:
 
 
 def train_dataset(records: tf.data.Dataset, num_records: int, *, seed: int,
-                  start_step: int, batch_size: int, image_size: int,
+                  start_batch: int, batch_size: int, image_size: int,
                   shuffle_buffer: int, cache: bool) -> tf.data.Dataset:
-  """Endless batches from `records` (a fixed-order slice), starting at `start_step`.
+  """Endless batches from `records` (a fixed-order slice), starting at batch `start_batch`.
 
   See the module docstring for the order and what starting late costs.
   """
@@ -89,7 +89,7 @@ def train_dataset(records: tf.data.Dataset, num_records: int, *, seed: int,
   decode = functools.partial(preprocess.decode_example, size=image_size)
   if cache:
     records = records.map(decode, num_parallel_calls=tf.data.AUTOTUNE).cache()
-  first_epoch, offset = divmod(start_step * batch_size, num_records)
+  first_epoch, offset = divmod(start_batch * batch_size, num_records)
 
   def epoch(e: tf.Tensor) -> tf.data.Dataset:
     return records.shuffle(shuffle_buffer, seed=_epoch_seed(seed, e),
@@ -103,14 +103,18 @@ def train_dataset(records: tf.data.Dataset, num_records: int, *, seed: int,
 
 
 def create_train_iterator(config: ml_collections.ConfigDict,
-                          start_step: int = 0) -> Iterator[Batch]:
-  """This process's training batches from `start_step` on (see the module docstring)."""
+                          start_batch: int = 0) -> Iterator[Batch]:
+  """This process's training batches from batch `start_batch` on (see the module docstring).
+
+  A step that takes several batches (one per D or critic update) starts at
+  `step * batches_per_step`.
+  """
   data = sources.DataConfig.from_config(config)
   builder = sources.prepare(data, data.split)
   records, count = sources.read_process_slice(
       builder, data.split, jax.process_index(), jax.process_count())
   ds = train_dataset(
-      records, count, seed=config.get('seed', 0), start_step=start_step,
+      records, count, seed=config.get('seed', 0), start_batch=start_batch,
       batch_size=local_batch_size(config.batch_size, jax.process_count()),
       image_size=data.image_size, shuffle_buffer=data.shuffle_buffer, cache=data.cache)
   return iter(tfds.as_numpy(ds))
@@ -138,17 +142,23 @@ def eval_dataset(records: tf.data.Dataset, *, num_batches: int, batch_size: int,
 
 
 def create_eval_dataset(config: ml_collections.ConfigDict, split: str,
-                        batch_size: int | None = None) -> Iterator[Batch]:
-  """One pass over this process's slice of `split`: {'image', 'label', 'mask'} batches.
+                        batch_size: int | None = None,
+                        max_examples: int = 0) -> Iterator[Batch]:
+  """One pass over this process's slice of `split`, or of its first `max_examples` if > 0:
+  {'image', 'label', 'mask'} batches.
 
   `batch_size` is global (default `config.batch_size`); see `eval_dataset` for padding.
+  With several processes each takes the first max_examples / process_count of its slice.
   """
   data = sources.DataConfig.from_config(config)
   builder = sources.prepare(data, split)
   process_count = jax.process_count()
   local_batch = local_batch_size(batch_size or config.batch_size, process_count)
   records, _ = sources.read_process_slice(builder, split, jax.process_index(), process_count)
-  largest_slice = math.ceil(sources.num_examples(builder, split) / process_count)
-  ds = eval_dataset(records, num_batches=math.ceil(largest_slice / local_batch),
+  per_process = math.ceil(sources.num_examples(builder, split) / process_count)
+  if max_examples > 0:
+    per_process = min(per_process, math.ceil(max_examples / process_count))
+    records = records.take(per_process)
+  ds = eval_dataset(records, num_batches=math.ceil(per_process / local_batch),
                     batch_size=local_batch, image_size=data.image_size)
   return iter(tfds.as_numpy(ds))

@@ -5,8 +5,9 @@
   evaluation.evaluate(config, workdir)                     PSNR / SSIM / L1 (`inpaint.py evaluate`)
   fill.fill(config, workdir, image, mask, output)          one picture (`inpaint.py fill`)
 
-Modules: config (validation), batches (input pipeline), losses, vgg19 (ID-MRF
-features), steps (state and the compiled WGAN-GP step). The mesh, checkpoints,
+Modules: config (validation), losses, vgg19 (ID-MRF
+features), steps (state and the compiled WGAN-GP step). Batches come from the shared
+input pipeline (`an_flax.data.input_pipeline`); the mesh, checkpoints,
 loop and pictures are the shared runtime's (`an_flax.runtime`); nothing here imports
 the GAN task.
 """

@@ -22,7 +22,8 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from an_flax.data import masks as masks_lib
-from an_flax.inpainting import batches, steps
+from an_flax.data import input_pipeline
+from an_flax.inpainting import steps
 from an_flax.inpainting.config import validate_config
 from an_flax.inpainting.trainer import PICTURE_ROWS, picture, restore_or_init
 from an_flax.metrics.image_quality import image_quality
@@ -76,7 +77,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   kinds = ("centered", "free_form") if config.eval.free_form else ("centered",)
   scores = {kind: {"psnr": [], "ssim": [], "l1": []} for kind in kinds}
   out_dir = os.path.join(workdir, "eval")
-  eval_batches = batches.create_eval_iterator(
+  eval_batches = input_pipeline.create_eval_dataset(
       config, config.dataset.eval_split, config.eval.batch_size, config.eval.num_examples)
   for index, local in enumerate(eval_batches):
     batch = mesh_lib.global_batch({"image": local["image"], "valid": local["mask"]}, mesh)

@@ -22,7 +22,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from an_flax.data import input_pipeline, masks as masks_lib
-from an_flax.inpainting import batches, steps
+from an_flax.inpainting import steps
 from an_flax.inpainting.config import validate_config
 from an_flax.inpainting.vgg19 import load_vgg19
 from an_flax.runtime import loop, mesh as mesh_lib, pictures, workdir as workdir_lib
@@ -66,7 +66,7 @@ class _Pictures:
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
                generator: Any, writer: metric_writers.MetricWriter):
-    images = next(batches.create_eval_iterator(
+    images = next(input_pipeline.create_eval_dataset(
         config, config.dataset.eval_split, config.eval.batch_size))["image"]
     mask, _ = masks_lib.centered_rectangles(len(images), steps.image_size(config))
     self._batch = mesh_lib.global_batch({"image": images, "mask": np.asarray(mask)}, mesh)
@@ -139,7 +139,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh,
   if start_step == 0 and config.picture_every_steps > 0:
     logging.info("Before training: %s", pictures(state, 0))
   batches_per_step = config.optim.critic_steps + 1
-  host_batches = batches.create_train_iterator(config, start_step * batches_per_step)
+  host_batches = input_pipeline.create_train_iterator(config, start_step * batches_per_step)
   prefetcher = loop.DevicePrefetcher(loop.stack_batches(host_batches, batches_per_step),
                                      lambda batch: mesh_lib.global_batch(batch, mesh, 1))
 

@@ -23,8 +23,8 @@ def folder_config(make_config, image_folder):
   return make_config(name='image_folder', data_dir=str(image_folder.root), shuffle_buffer=8)
 
 
-def _take(config, start_step: int, count: int) -> list[dict[str, np.ndarray]]:
-  iterator = input_pipeline.create_train_iterator(config, start_step=start_step)
+def _take(config, start_batch: int, count: int) -> list[dict[str, np.ndarray]]:
+  iterator = input_pipeline.create_train_iterator(config, start_batch=start_batch)
   return list(itertools.islice(iterator, count))
 
 
@@ -40,17 +40,17 @@ def _assert_same(batches_a, batches_b) -> None:
     np.testing.assert_array_equal(a['label'], b['label'])
 
 
-@pytest.mark.parametrize('source, batch_size, start_step', [
+@pytest.mark.parametrize('source, batch_size, start_batch', [
     ('shapes', 16, 40),  # 640 records: epoch 1 of 500, offset 140.
     ('folder', 4, 13),   # 52 records: epoch 2 of 21, offset 10.
 ])
-def test_starting_at_step_k_equals_advancing_k_steps(source, batch_size, start_step,
+def test_starting_at_batch_k_equals_advancing_k_batches(source, batch_size, start_batch,
                                                      request):
   config = request.getfixturevalue(f'{source}_config')
   config.batch_size = batch_size
-  from_zero = _take(config, 0, start_step + 4)
-  resumed = _take(config, start_step, 4)
-  _assert_same(from_zero[start_step:], resumed)
+  from_zero = _take(config, 0, start_batch + 4)
+  resumed = _take(config, start_batch, 4)
+  _assert_same(from_zero[start_batch:], resumed)
   batch = resumed[0]
   assert batch['image'].dtype == np.uint8 and batch['image'].shape == (batch_size, 32, 32, 3)
   assert batch['label'].dtype == np.int32 and batch['label'].shape == (batch_size,)

@@ -19,9 +19,9 @@ import train  # noqa: E402
 _LABELLED_BATCHES = input_pipeline.create_train_iterator
 
 
-def scrambled_batches(config, start_step: int = 0) -> Iterator[dict]:
-  rng = np.random.default_rng([config.seed, start_step])
-  for batch in _LABELLED_BATCHES(config, start_step):
+def scrambled_batches(config, start_batch: int = 0) -> Iterator[dict]:
+  rng = np.random.default_rng([config.seed, start_batch])
+  for batch in _LABELLED_BATCHES(config, start_batch):
     labels = rng.integers(0, config.model.num_classes, batch["label"].shape)
     yield {**batch, "label": labels.astype(batch["label"].dtype)}
 
