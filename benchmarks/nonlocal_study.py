@@ -5,9 +5,14 @@ self-attention and against no non-local module, on the embedded `symmetric_shape
       [--root=runs/nonlocal_study] [--extra="--config.num_train_steps=1600"] [--output=FILE]
 
 Every variant is `configs/default.py` (its architecture, steps, optimiser and EMA) with
-the non-local module swapped: AN after G's 16x16 block and D's 16x16 block (the default),
-AN at 32x32 (after G's last block, inside D's first), SA-GAN self-attention at 16x16, or
-none; and the default with the orthogonality weight at 1e-4 or 0 (the default is 1e-5).
+the non-local module swapped. A variant is named `<short><resolution>[_ortho<weight>]`
+for any kind of the registry (`an_flax.models.non_local.KINDS`: `an`, `sa`, ...), or
+`none`: the module sits after G's block and after D's first block of that output
+resolution, or inside D's block whose convolutions run there when D has no such output
+and the kind may sit inside blocks (AN at 32x32); `_ortho<weight>` sets
+`loss.orthogonal_weight` (the default is 1e-5). The default variants: AN at 16x16 (the
+default config) and 32x32, SA-GAN self-attention at 16x16, none, and AN at 16x16 with
+the weight at 1e-4 and 0.
 Each (variant, seed) is one `train.py` run in `<root>/<variant>_seed<seed>`; a run
 that finished before is read, not repeated, so the study resumes where it stopped. Its
 scores are the shapes metrics of G_ema at the last step (`config.eval.shapes_*`, from the
@@ -21,32 +26,77 @@ deviation over the seeds.
 """
 
 import argparse
+import dataclasses
 import os
+import re
 import subprocess
 import sys
-from typing import Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from benchmarks import report  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from an_flax.models import non_local, resnet_gan
+from benchmarks import report
+from configs import default
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
-_NONE = ("none", (), False)
-_AN16 = ("attentive_norm", (16,), False)
-VARIANTS = {  # name -> (label, G's (kind, resolutions, inside), D's, other overrides)
-    "an16": ("AN at 16x16 (default)", _AN16, _AN16, {}),
-    "an16_ortho1e-4": ("AN at 16x16, orthogonality weight 1e-4", _AN16, _AN16,
-                       {"loss.orthogonal_weight": 1e-4}),
-    "an16_ortho0": ("AN at 16x16, no orthogonality penalty", _AN16, _AN16,
-                    {"loss.orthogonal_weight": 0.0}),
-    "an32": ("AN at 32x32", ("attentive_norm", (32,), False),
-             ("attentive_norm", (32,), True), {}),
-    "sa16": ("SA-GAN self-attention at 16x16", ("self_attention", (16,), False),
-             ("self_attention", (16,), False), {}),
-    "none": ("no non-local module", _NONE, _NONE, {}),
-}
+DEFAULT_VARIANTS = ("an16", "an32", "sa16", "none", "an16_ortho1e-4", "an16_ortho0")
+Placement = Tuple[str, Tuple[int, ...], bool]  # (kind, resolutions, inside_blocks)
+_NAME = re.compile(r"^(?P<short>[a-z]+?)(?P<resolution>\d+)(_ortho(?P<weight>[0-9.e+-]+))?$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  label: str
+  g: Placement
+  d: Placement
+  overrides: Dict[str, Any]
+
+
+def _d_placement(kind: str, resolution: int) -> Placement:
+  """After D's first block that outputs `resolution`, else inside the one whose
+  convolutions run there (when the kind may sit inside blocks)."""
+  model = default.get_config().model
+  stages = resnet_gan.discriminator_resolutions(
+      model.resolution, len(model.d_multipliers),
+      model.d_final_resolution or (8 if model.resolution == 32 else 4))
+  inside = (non_local.KINDS[kind].inside_blocks
+            and resolution not in [out for _, out in stages])
+  return kind, (resolution,), inside
+
+
+def parse_variant(name: str) -> Variant:
+  """The variant `name` stands for (see the module docstring); ValueError if none."""
+  if name == non_local.NONE:
+    nothing = (non_local.NONE, (), False)
+    return Variant("no non-local module", nothing, nothing, {})
+  match = _NAME.match(name)
+  kinds = {kind.short: key for key, kind in non_local.KINDS.items()}
+  if not match or match["short"] not in kinds:
+    raise ValueError(f"Unknown variant {name!r}: use <short><resolution>[_ortho<weight>] "
+                     f"with a short name of {sorted(kinds)}, or 'none'.")
+  kind, resolution = kinds[match["short"]], int(match["resolution"])
+  g, d = (kind, (resolution,), False), _d_placement(kind, resolution)
+  model = default.get_config().model
+  is_default = all(model[field].kind == placed[0]
+                   and tuple(model[field].resolutions) == placed[1]
+                   and model[field].inside_blocks == placed[2]
+                   for field, placed in (("g_nonlocal", g), ("d_nonlocal", d)))
+  label = f"{non_local.KINDS[kind].label} at {resolution}x{resolution}"
+  overrides = {}
+  if match["weight"] is not None:
+    overrides["loss.orthogonal_weight"] = float(match["weight"])
+    label += (", no orthogonality penalty" if float(match["weight"]) == 0
+              else f", orthogonality weight {match['weight']}")
+  elif is_default:
+    label += " (default)"
+  return Variant(label, g, d, overrides)
+
+
 STEP_REPEATS = 20
 SCORES = ("frechet_distance", "class_accuracy", "precision", "recall", "density", "coverage",
           "consistency_error_mirror", "consistency_error_tile")
@@ -62,10 +112,10 @@ def _nonlocal_flags(field: str, spec) -> List[str]:
 
 
 def run_flags(variant: str, seed: int, extra: List[str]) -> List[str]:
-  _, g, d, overrides = VARIANTS[variant]
-  return [f"--config.seed={seed}", *_nonlocal_flags("g_nonlocal", g),
-          *_nonlocal_flags("d_nonlocal", d),
-          *(f"--config.{field}={value}" for field, value in overrides.items()), *extra]
+  spec = parse_variant(variant)
+  return [f"--config.seed={seed}", *_nonlocal_flags("g_nonlocal", spec.g),
+          *_nonlocal_flags("d_nonlocal", spec.d),
+          *(f"--config.{field}={value}" for field, value in spec.overrides.items()), *extra]
 
 
 def read_scalars(workdir: str) -> Dict[str, Dict[int, float]]:
@@ -108,9 +158,9 @@ def step_cost(variant: str) -> tuple:
   """(median step seconds, device bytes of the compiled step, G and D parameters) of a
   variant's train step at the default batch, timed alone after the runs."""
   from benchmarks import train_step_time  # pylint: disable=g-import-not-at-top
-  _, g, d, other = VARIANTS[variant]
-  overrides = dict(other)
-  for field, (kind, resolutions, inside) in (("g_nonlocal", g), ("d_nonlocal", d)):
+  spec = parse_variant(variant)
+  overrides = dict(spec.overrides)
+  for field, (kind, resolutions, inside) in (("g_nonlocal", spec.g), ("d_nonlocal", spec.d)):
     overrides.update({f"model.{field}.kind": kind, f"model.{field}.resolutions": resolutions,
                       f"model.{field}.inside_blocks": inside})
   config = train_step_time.shipped_config("default", overrides, 16)
@@ -128,7 +178,7 @@ def _cell(values: List[float], digits: int) -> str:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--variants", default=",".join(VARIANTS))
+  parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS))
   parser.add_argument("--seeds", default="0,1,2")
   parser.add_argument("--root", default=os.path.join(REPO, "runs", "nonlocal_study"))
   parser.add_argument("--output", default=os.path.join(report.RESULTS_DIR,
@@ -153,7 +203,7 @@ def main() -> None:
         scores[score].append(scalars[f"shapes/{score}"][last])
       real = scalars["shapes/real_consistency_error"][last]
     seconds, memory, (g_params, d_params) = step_cost(variant)
-    rows.append(f"| {VARIANTS[variant][0]} | {g_params:,} / {d_params:,} | "
+    rows.append(f"| {parse_variant(variant).label} | {g_params:,} / {d_params:,} | "
                 f"{seconds * 1000:.0f} | {memory / 2**20:.0f} | "
                 f"{np.mean(peaks):.1f} | "
                 + " | ".join(_cell(scores[s], 3 if "consistency" not in s and s !=

@@ -10,6 +10,8 @@ here once, and `train.py` and `eval.py` reject fields that are not here.
 import ml_collections
 from ml_collections import config_dict
 
+from an_flax.models import non_local
+
 
 def nonlocal_config(kind: str = "none", resolutions: tuple = (), inside_blocks: bool = False
                     ) -> ml_collections.ConfigDict:
@@ -46,9 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.g_spectral_norm = True
   config.model.g_nonlocal = nonlocal_config("attentive_norm", (16,))
   config.model.d_nonlocal = nonlocal_config("attentive_norm", (16,))
-  config.model.an = ml_collections.ConfigDict(dict(
-      num_entities=16, kappa=10.0, key_pool=2, sampling="per_example", affine=False,
-      eps=1e-5, orthogonal_form="frobenius"))
+  config.model.update(non_local.default_options())  # each kind's options: `model.an`, ...
   config.model.dtype = "float32"
   # How the layers are built (an_flax.models.LayerOptions). These defaults are this
   # project's; configs/studiogan set StudioGAN's so its checkpoints load as they are.

@@ -5,26 +5,43 @@ The fields, their types and defaults are those of `configs/inpainting/inpaint_de
 between fields.
 """
 
-import math
+import itertools
 import os
 
 import jax
 import ml_collections
 
 from an_flax.data import masks as masks_lib
-from an_flax.models.inpainting import NON_LOCAL_KINDS
+from an_flax.models import non_local
 from an_flax.runtime import mesh as mesh_lib
 from an_flax.runtime.config_checks import check, check_fields, schema_of
 
 DEFAULT_CONFIG = "configs/inpainting/inpaint_default.py"
 MASK_KINDS = ("rectangle", "free_form")
+MIN_IMAGE_SIZE = 16
+RENAMED = {"model.num_entities": "config.model.an.num_entities (every AN option is in "
+                                 "config.model.an)"}
 
 
 def min_image_size(config: ml_collections.ConfigDict) -> int:
-  """AN samples n distinct keys from the 2x2-pooled 1/4-resolution map: (s/8)^2 >= n."""
-  if config.model.non_local != "attentive_norm":
-    return 16
-  return max(8 * math.ceil(math.sqrt(config.model.num_entities)), 16)
+  """The smallest image side whose 1/4-resolution map the non-local module fits (and 16)."""
+  kind = non_local.KINDS.get(config.model.non_local)
+  if kind is None:
+    return MIN_IMAGE_SIZE
+  options = non_local.options_from(config.model.non_local, config.model)
+  return next(size for size in itertools.count(MIN_IMAGE_SIZE, 4)
+              if kind.placement_problem(options, size // 4, 8) is None)
+
+
+def _non_local_options(config: ml_collections.ConfigDict) -> non_local.Options:
+  """The module's options, checked."""
+  options = non_local.options_from(config.model.non_local, config.model)
+  kind = non_local.KINDS.get(config.model.non_local)
+  bad_option = kind and kind.options_problem(options)
+  if bad_option:
+    option, problem, fix = bad_option
+    check(False, f"model.{kind.options_field}.{option}", f"{problem}; {fix}")
+  return options
 
 
 def validate_config(config: ml_collections.ConfigDict, training: bool = True) -> None:
@@ -33,21 +50,25 @@ def validate_config(config: ml_collections.ConfigDict, training: bool = True) ->
   With `training`, also FileNotFoundError when the ID-MRF loss is on and its
   VGG19 weights file is missing (evaluation and inpainting do not need it).
   """
-  given = check_fields(config, schema_of(DEFAULT_CONFIG))
+  given = check_fields(config, schema_of(DEFAULT_CONFIG), RENAMED)
 
   check(config.task == "inpainting", "task", f"{config.task!r} is not 'inpainting'")
   size = config.dataset.image_size
   check(size % 4 == 0, "dataset.image_size", f"{size} is not a multiple of 4")
+  unknown = non_local.kind_problem(config.model.non_local)
+  if unknown:
+    check(False, "model.non_local", "; ".join(unknown))
+  options = _non_local_options(config)
   check(size >= min_image_size(config), "dataset.image_size",
-        f"{size} is below {min_image_size(config)}, the smallest size whose AN key map holds "
-        f"model.num_entities={config.model.num_entities} distinct positions")
-  check(config.model.non_local in NON_LOCAL_KINDS, "model.non_local",
-        f"unknown {config.model.non_local!r}; use one of {NON_LOCAL_KINDS}")
+        f"{size} is below {min_image_size(config)}, the smallest size whose 1/4-resolution "
+        f"map holds model.non_local={config.model.non_local!r} with its options")
   check(config.model.width >= 2, "model.width", "must be at least 2")
-  check(config.model.non_local != "self_attention" or (4 * config.model.width) % 8 == 0,
-        "model.width", "must be even with self_attention (4 * width channels, multiple of 8)")
+  kind = non_local.KINDS.get(config.model.non_local)
+  problem = kind and kind.placement_problem(options, size // 4, 4 * config.model.width)
+  if problem:
+    check(False, "model.width", f"the non-local module sees 4 * width channels: "
+          f"{'; '.join(problem)}")
   check(config.model.critic_width >= 1, "model.critic_width", "must be positive")
-  check(config.model.num_entities >= 1, "model.num_entities", "must be positive")
   check(config.masks.kind in MASK_KINDS, "masks.kind",
         f"unknown {config.masks.kind!r}; use one of {MASK_KINDS}")
   masks_lib.hole_box_size((size, size), config.masks.kind)

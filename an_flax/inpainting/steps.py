@@ -29,7 +29,7 @@ from jax.sharding import Mesh
 from an_flax.data import masks as masks_lib
 from an_flax.inpainting import losses
 from an_flax.inpainting.vgg19 import VGG19Features
-from an_flax.models import inpainting, sum_sown_losses
+from an_flax.models import inpainting, non_local, sum_sown_losses
 from an_flax.runtime import mesh as mesh_lib
 from an_flax.runtime import update_loop
 
@@ -52,7 +52,8 @@ class InpaintingState:
 def build_models(config: ml_collections.ConfigDict
                  ) -> Tuple[inpainting.InpaintingGenerator, inpainting.InpaintingCritics]:
   model = config.model
-  return (inpainting.InpaintingGenerator(model.width, model.non_local, model.num_entities),
+  options = non_local.options_from(model.non_local, model)
+  return (inpainting.InpaintingGenerator(model.width, model.non_local, options),
           inpainting.InpaintingCritics(model.critic_width))
 
 

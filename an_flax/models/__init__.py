@@ -1,11 +1,13 @@
-"""Class-conditional GAN models (SN-GAN / SA-GAN / AN ResNets) and their helpers."""
+"""Class-conditional GAN models (SN-GAN / SA-GAN / AN ResNets), the inpainting networks, the
+registry of non-local modules both place (`non_local`), and their helpers."""
 
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from an_flax.models.blocks import ANOptions, DownBlock, LayerOptions, NonLocal, UpBlock
+from an_flax.models.blocks import DownBlock, NonLocal, UpBlock
+from an_flax.models.layer_options import LayerOptions
 from an_flax.models.resnet_gan import Discriminator, Generator, build_models
 
 
@@ -25,7 +27,6 @@ def sum_sown_losses(collection: Any) -> jax.Array:
 
 
 __all__ = [
-    "ANOptions", "Discriminator", "DownBlock", "Generator", "LayerOptions", "NonLocal",
-    "UpBlock",
+    "Discriminator", "DownBlock", "Generator", "LayerOptions", "NonLocal", "UpBlock",
     "build_models", "sum_sown_losses",
 ]

@@ -1,15 +1,11 @@
-"""Residual blocks of the SN-GAN / SA-GAN ResNets and their non-local modules.
+"""Residual blocks of the SN-GAN / SA-GAN ResNets and where their non-local module sits.
 
 One parametrised class per block kind: `UpBlock` (generator) and `DownBlock`
 (discriminator, including SN-GAN's "optimized" first block). A `NonLocal`
 value says which non-local module a network uses and where; the networks ask
-it whether a module goes after a block or inside it, and it builds the module.
-
-A `LayerOptions` value says how the layers themselves are built: by default this
-project's (every conv / dense / embedding xavier_uniform, as the PyTorch SN-GAN and SA-GAN
-ports do; Flax's spectral norm; BatchNorm eps 1e-5; conditional-BN gain and bias tables
-starting at 1 and 0), or StudioGAN's (orthogonal init, torch's spectral norm, eps 1e-4,
-gamma = 1 + W_gain y), so that its checkpoints load as they are (configs/studiogan).
+it whether a module goes after a block or inside it, and it builds the module
+from the registry (`an_flax.models.non_local`). How the layers themselves are built
+is a `LayerOptions` value (`an_flax.models.layer_options`).
 """
 
 import dataclasses
@@ -19,105 +15,39 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from an_flax.layers import (
-    AttentiveNorm, ConditionalBatchNorm, SelfAttention, SNConv, SNDense, SNEmbed)
 from an_flax.layers.resampling import avg_pool, upsample_nearest
-
-NONLOCAL_KINDS = ("none", "self_attention", "attentive_norm")
-INITS = {"xavier_uniform": nn.initializers.xavier_uniform(),
-         "orthogonal": nn.initializers.orthogonal()}
-
-
-@dataclasses.dataclass(frozen=True)
-class ANOptions:
-  """Hyper-parameters of every AttentiveNorm module of a network."""
-
-  num_entities: int = 16
-  kappa: float = 10.0
-  key_pool: int = 2
-  sampling: str = "per_example"
-  affine: bool = False
-  eps: float = 1e-5
-  orthogonal_form: str = "frobenius"
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerOptions:
-  """How every conv, dense, embedding and BatchNorm of both networks is built.
-
-  spectral_form: 'flax' or 'torch' (see `an_flax.layers.spectral`).
-  init: kernel / embedding initialiser of every conv, dense and embedding (not of AN's
-    own projections), a key of `INITS`; biases start at 0.
-  bn_epsilon: epsilon of G's BatchNorms (conditional and final).
-  cbn_form: 'table' or 'one_plus' (see `an_flax.layers.ConditionalBatchNorm`).
-  """
-
-  spectral_form: str = "flax"
-  init: str = "xavier_uniform"
-  bn_epsilon: float = 1e-5
-  cbn_form: str = "table"
-
-  def conv(self, features: int, kernel: int, spectral: bool, dtype: Any, name: str,
-           resample: str | None = None) -> SNConv:
-    return SNConv(features, (kernel, kernel), spectral=spectral,
-                  spectral_form=self.spectral_form, kernel_init=INITS[self.init],
-                  resample=resample, dtype=dtype, name=name)
-
-  def dense(self, features: int, spectral: bool, dtype: Any, name: str) -> SNDense:
-    return SNDense(features, spectral=spectral, spectral_form=self.spectral_form,
-                   kernel_init=INITS[self.init], dtype=dtype, name=name)
-
-  def embed(self, num_classes: int, features: int, dtype: Any, name: str) -> SNEmbed:
-    return SNEmbed(num_classes, features, spectral_form=self.spectral_form,
-                   embedding_init=INITS[self.init], dtype=dtype, name=name)
-
-  def conditional_bn(self, num_classes: int, spectral: bool, dtype: Any, name: str
-                     ) -> ConditionalBatchNorm:
-    return ConditionalBatchNorm(
-        num_classes, epsilon=self.bn_epsilon, form=self.cbn_form, spectral=spectral,
-        spectral_form=self.spectral_form, kernel_init=INITS[self.init], dtype=dtype,
-        name=name)
-
-  def batch_norm(self, train: bool, dtype: Any, name: str) -> nn.BatchNorm:
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=self.bn_epsilon,
-                        dtype=dtype, force_float32_reductions=True, name=name)
-
-  def self_attention(self, spectral: bool, dtype: Any, name: str) -> SelfAttention:
-    return SelfAttention(spectral=spectral, spectral_form=self.spectral_form,
-                         kernel_init=INITS[self.init], dtype=dtype, name=name)
+from an_flax.models import non_local
+from an_flax.models.layer_options import LayerOptions
 
 
 @dataclasses.dataclass(frozen=True)
 class NonLocal:
-  """Which non-local module a network uses, and at which resolutions.
+  """Which non-local module a network uses (a kind of `non_local.KINDS`), and where.
 
   `inside_blocks=False` (SA-GAN style): the module follows the residual block
-  whose OUTPUT has a listed resolution. `inside_blocks=True` (attentive_norm
-  only; the authors' "between a convolution and its activation"): the module
+  whose OUTPUT has a listed resolution. `inside_blocks=True` (kinds that allow it, such
+  as AN: the authors' "between a convolution and its activation"): the module
   sits inside the residual block whose CONVOLUTIONS run at a listed
   resolution, right after its first 3x3 conv. Either way the module sees
   feature maps of the listed size.
   """
 
-  kind: str = "none"
+  kind: str = non_local.NONE
   resolutions: Tuple[int, ...] = ()
   inside_blocks: bool = False
-  an: ANOptions = ANOptions()
+  options: non_local.Options = non_local.Options({})
 
   def after_block(self, resolution: int) -> bool:
-    return self.kind != "none" and not self.inside_blocks and resolution in self.resolutions
+    return (self.kind != non_local.NONE and not self.inside_blocks
+            and resolution in self.resolutions)
 
   def in_block(self, resolution: int) -> bool:
-    return self.kind != "none" and self.inside_blocks and resolution in self.resolutions
+    return self.kind != non_local.NONE and self.inside_blocks and resolution in self.resolutions
 
   def module(self, spectral: bool, dtype: Any, name: str,
              layers: LayerOptions = LayerOptions()) -> nn.Module:
-    """The module, called as `module(x, train)`; AN ignores `spectral` and `layers`."""
-    if self.kind == "self_attention":
-      return layers.self_attention(spectral, dtype, name)
-    if self.kind == "attentive_norm":
-      return AttentiveNorm(**dataclasses.asdict(self.an), dtype=dtype, name=name)
-    raise ValueError(f"No non-local module of kind {self.kind!r}.")
+    """The module, called as `module(x, train)`."""
+    return non_local.build(self.kind, self.options, spectral, dtype, name, layers)
 
 
 class UpBlock(nn.Module):

@@ -22,17 +22,15 @@ Differences from the released code, on purpose:
     critics have 6 layers and an SA-GAN attention block (see `Critic`).
 """
 
-from typing import Literal, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from an_flax.layers import AttentiveNorm, SelfAttention
+from an_flax.models import non_local as registry
 
-NonLocal = Literal["attentive_norm", "self_attention", "none"]
-Context = Literal["dilated", "attentive_norm", "self_attention", "none"]
-NON_LOCAL_KINDS: Tuple[str, ...] = ("attentive_norm", "self_attention", "none")
+DILATED = "dilated"  # the encoder context of the coarse net and the hallucination branch
 DILATION_RATES: Tuple[int, ...] = (2, 4, 8, 16)
 
 
@@ -62,14 +60,15 @@ class Encoder(nn.Module):
   """Two stride-2 stages to 1/4 resolution, then a context block.
 
   context='dilated': conv3 + dilated conv3 at rates 2, 4, 8, 16 (the coarse
-  net and the refinement's hallucination branch). Any non-local kind: conv3
+  net and the refinement's hallucination branch). A kind of `registry.KINDS`: conv3
   without activation -> module -> ELU -> 2x conv3, the branch where the
-  released code puts AN ('none' keeps the convolutions, drops the module).
+  released code puts AN ('none' keeps the convolutions, drops the module). The module
+  is named after its kind and built with `options`, without spectral norm.
   """
 
   width: int = 32
-  context: Context = "dilated"
-  num_entities: int = 16
+  context: str = DILATED
+  options: registry.Options = registry.Options({})
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -79,19 +78,15 @@ class Encoder(nn.Module):
     x = nn.elu(_conv(2 * w)(x))
     x = nn.elu(_conv(4 * w, 3, 2)(x))
     x = nn.elu(_conv(4 * w)(x))
-    if self.context == "dilated":
+    if self.context == DILATED:
       x = nn.elu(_conv(4 * w)(x))
       for rate in DILATION_RATES:
         x = nn.elu(_conv(4 * w, dilation=rate)(x))
       return x
     x = _conv(4 * w)(x)
-    if self.context == "attentive_norm":
-      x = AttentiveNorm(num_entities=self.num_entities, name="attentive_norm")(x, train)
-    elif self.context == "self_attention":
-      x = SelfAttention(spectral=False, name="self_attention")(x, train)
-    elif self.context != "none":
-      raise ValueError(f"Unknown encoder context {self.context!r}; expected 'dilated' "
-                       f"or one of {NON_LOCAL_KINDS}.")
+    if self.context != registry.NONE:
+      x = registry.build(self.context, self.options, spectral=False, dtype=None,
+                          module_name=self.context)(x, train)
     x = nn.elu(x)
     x = nn.elu(_conv(4 * w)(x))
     return nn.elu(_conv(4 * w)(x))
@@ -119,21 +114,23 @@ class InpaintingGenerator(nn.Module):
 
   `image` may be the full ground truth: the hole is zeroed here, so no hole
   pixel can leak into the prediction. Use `composite(refined, image * (1 -
-  mask), mask)` for the final picture. With non_local='attentive_norm' the
+  mask), mask)` for the final picture. `non_local` is the refinement branch's module,
+  a kind of `registry.KINDS` built with `options`. With 'attentive_norm' the
   layout is sown into `intermediates` and the orthogonality penalty into
   `losses`; train=True then needs the PRNG stream 'sampling'.
   """
 
   width: int = 32
-  non_local: NonLocal = "attentive_norm"
-  num_entities: int = 16
+  non_local: str = "attentive_norm"
+  options: registry.Options = registry.Options({})
 
   @nn.compact
   def __call__(self, image: jax.Array, mask: jax.Array, train: bool = False
                ) -> Tuple[jax.Array, jax.Array]:
     _check_spatial(image.shape)
-    if self.non_local not in NON_LOCAL_KINDS:
-      raise ValueError(f"non_local must be one of {NON_LOCAL_KINDS}, got {self.non_local!r}.")
+    unknown = registry.kind_problem(self.non_local)
+    if unknown:
+      raise ValueError(f"non_local: {unknown[0]}; {unknown[1]}.")
     masked = image * (1.0 - mask)
     features = Encoder(self.width, "dilated", name="coarse_encoder")(
         generator_input(masked, mask), train)
@@ -141,7 +138,7 @@ class InpaintingGenerator(nn.Module):
 
     refine_input = generator_input(composite(coarse, masked, mask), mask)
     hallucinated = Encoder(self.width, "dilated", name="dilated_branch")(refine_input, train)
-    attended = Encoder(self.width, self.non_local, self.num_entities,
+    attended = Encoder(self.width, self.non_local, self.options,
                        name="non_local_branch")(refine_input, train)
     refined = Decoder(self.width, name="refine_decoder")(
         jnp.concatenate([hallucinated, attended], axis=-1))

@@ -29,8 +29,9 @@ import jax
 import jax.numpy as jnp
 
 from an_flax.layers import CBN_FORMS, SPECTRAL_FORMS
-from an_flax.models.blocks import (
-    INITS, NONLOCAL_KINDS, ANOptions, DownBlock, LayerOptions, NonLocal, UpBlock)
+from an_flax.models import non_local
+from an_flax.models.blocks import DownBlock, NonLocal, UpBlock
+from an_flax.models.layer_options import INITS, LayerOptions
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -156,28 +157,6 @@ def _is_power_of_two(x: Any) -> bool:
   return isinstance(x, int) and x > 0 and x & (x - 1) == 0
 
 
-def _an_options(cfg: Mapping[str, Any]) -> ANOptions:
-  an = ANOptions(
-      num_entities=int(_get(cfg, "an.num_entities")), kappa=float(_get(cfg, "an.kappa")),
-      key_pool=int(_get(cfg, "an.key_pool")), sampling=str(_get(cfg, "an.sampling")),
-      affine=bool(_get(cfg, "an.affine")), eps=float(_get(cfg, "an.eps")),
-      orthogonal_form=str(_get(cfg, "an.orthogonal_form")))
-  if an.num_entities < 1:
-    _fail("an.num_entities", f"got {an.num_entities}", "use a positive number (paper: 16)")
-  if an.kappa <= 0:
-    _fail("an.kappa", f"got {an.kappa}", "use a positive temperature divisor (paper: 10)")
-  if an.key_pool < 1:
-    _fail("an.key_pool", f"got {an.key_pool}", "use 1 (no pooling) or a window such as 2")
-  if an.eps <= 0:
-    _fail("an.eps", f"got {an.eps}", "use a small positive value such as 1e-5")
-  if an.sampling not in ("per_example", "batch_shared"):
-    _fail("an.sampling", f"unknown {an.sampling!r}", "use 'per_example' or 'batch_shared'")
-  if an.orthogonal_form not in ("frobenius", "released"):
-    _fail("an.orthogonal_form", f"unknown {an.orthogonal_form!r}",
-          "use 'frobenius' or 'released'")
-  return an
-
-
 def _layer_options(cfg: Mapping[str, Any]) -> LayerOptions:
   """The optional layer fields; an absent one keeps this project's default."""
   default = LayerOptions()
@@ -198,39 +177,41 @@ def _layer_options(cfg: Mapping[str, Any]) -> LayerOptions:
   return layers
 
 
-def _nonlocal(cfg: Mapping[str, Any], field: str, an: ANOptions,
-              widths_after: Mapping[int, int], widths_inside: Mapping[int, int]) -> NonLocal:
+def _nonlocal(cfg: Mapping[str, Any], field: str, widths_after: Mapping[int, int],
+              widths_inside: Mapping[int, int]) -> NonLocal:
   """Parses and checks `model.<field>` against the resolutions the network has.
 
   widths_after / widths_inside map each resolution where a module can sit
   after / inside a block to the channel count it would see there.
   """
-  spec = NonLocal(kind=str(_get(cfg, f"{field}.kind")),
+  kind_name = str(_get(cfg, f"{field}.kind"))
+  unknown = non_local.kind_problem(kind_name)
+  if unknown:
+    _fail(f"{field}.kind", *unknown)
+  if kind_name == non_local.NONE:
+    return NonLocal()
+  kind = non_local.KINDS[kind_name]
+  options = non_local.Options({name: _get(cfg, f"{kind.options_field}.{name}")
+                               for name in kind.option_names})
+  bad_option = kind.options_problem(options)
+  if bad_option:
+    option, problem, fix = bad_option
+    _fail(f"{kind.options_field}.{option}", problem, fix)
+  spec = NonLocal(kind=kind_name,
                   resolutions=tuple(int(r) for r in _get(cfg, f"{field}.resolutions")),
-                  inside_blocks=bool(_get(cfg, f"{field}.inside_blocks")), an=an)
-  if spec.kind not in NONLOCAL_KINDS:
-    _fail(f"{field}.kind", f"unknown kind {spec.kind!r}", f"use one of {NONLOCAL_KINDS}")
-  if spec.kind == "none":
-    return spec
-  if spec.inside_blocks and spec.kind != "attentive_norm":
-    _fail(f"{field}.inside_blocks", f"True is only supported for 'attentive_norm', not "
-          f"{spec.kind!r}", "set it to False")
+                  inside_blocks=bool(_get(cfg, f"{field}.inside_blocks")), options=options)
+  if spec.inside_blocks and not kind.inside_blocks:
+    _fail(f"{field}.inside_blocks", f"True is not supported for {kind_name!r}",
+          "set it to False")
   widths = widths_inside if spec.inside_blocks else widths_after
   where = "inside a block (convolutions at)" if spec.inside_blocks else "after a block at"
   for resolution in spec.resolutions:
     if resolution not in widths:
       _fail(f"{field}.resolutions", f"no place {where} resolution {resolution}",
             f"choose among {sorted(widths)}")
-    if widths[resolution] % 8:
-      _fail(f"{field}.resolutions", f"{widths[resolution]} channels at resolution "
-            f"{resolution} are not divisible by 8", "change the width/multipliers or "
-            "the resolution")
-    positions = (resolution // an.key_pool) ** 2
-    if spec.kind == "attentive_norm" and an.sampling == "per_example" and \
-        positions < an.num_entities:
-      _fail(f"{field}.resolutions", f"at resolution {resolution} the pooled keys have "
-            f"{positions} positions, fewer than an.num_entities={an.num_entities}",
-            "use a higher resolution, a smaller an.key_pool, or an.sampling='batch_shared'")
+    problem = kind.placement_problem(options, resolution, widths[resolution])
+    if problem:
+      _fail(f"{field}.resolutions", *problem)
   return spec
 
 
@@ -239,8 +220,8 @@ def build_models(cfg: Mapping[str, Any]) -> Tuple[Generator, Discriminator]:
 
   Fields: resolution, num_classes, z_dim, g_ch, d_ch, g_multipliers,
   d_multipliers, g_spectral_norm, g_nonlocal / d_nonlocal {kind, resolutions,
-  inside_blocks}, an {num_entities, kappa, key_pool, sampling, affine, eps,
-  orthogonal_form}, dtype; optional d_final_resolution (where D stops
+  inside_blocks}, the options group of each kind placed (`an` for AN: see
+  `an_flax.models.non_local`), dtype; optional d_final_resolution (where D stops
   downsampling; None or absent: 8 at resolution 32, as SN-GAN's CIFAR D, else 4
   as SN-GAN's / SA-GAN's ImageNet D), d_activated_shortcut (absent: False) and the
   optional layer fields spectral_form, init, g_bn_epsilon, g_cbn_form
@@ -277,16 +258,15 @@ def build_models(cfg: Mapping[str, Any]) -> Tuple[Generator, Discriminator]:
   if dtype_name not in _DTYPES:
     _fail("dtype", f"unknown {dtype_name!r}", f"use one of {sorted(_DTYPES)}")
 
-  an = _an_options(cfg)
   g_ch, d_ch = _get(cfg, "g_ch"), _get(cfg, "d_ch")
   g_widths = {4 * 2 ** (i + 1): g_ch * m for i, m in enumerate(g_mults[1:])}
-  g_nonlocal = _nonlocal(cfg, "g_nonlocal", an, g_widths, g_widths)
+  g_nonlocal = _nonlocal(cfg, "g_nonlocal", g_widths, g_widths)
   stages = discriminator_resolutions(resolution, len(d_mults), final)
   d_after, d_inside = {}, {}
   for m, (res_in, res_out) in zip(d_mults, stages):
     d_inside.setdefault(res_in, d_ch * m)
     d_after.setdefault(res_out, d_ch * m)
-  d_nonlocal = _nonlocal(cfg, "d_nonlocal", an, d_after, d_inside)
+  d_nonlocal = _nonlocal(cfg, "d_nonlocal", d_after, d_inside)
 
   dtype, layers = _DTYPES[dtype_name], _layer_options(cfg)
   generator = Generator(

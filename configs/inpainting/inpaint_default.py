@@ -9,6 +9,8 @@ overrides fields, so this file is also the schema: unknown fields are rejected.
 import ml_collections
 from ml_collections import config_dict
 
+from an_flax.models import non_local
+
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -30,8 +32,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict()
   config.model.width = 16  # generator width (reference 32)
   config.model.critic_width = 16  # critic width (reference 64)
-  config.model.non_local = "attentive_norm"  # 'attentive_norm' | 'self_attention' | 'none'
-  config.model.num_entities = 16
+  config.model.non_local = "attentive_norm"  # a kind of an_flax.models.non_local, or 'none'
+  config.model.update(non_local.default_options())  # each kind's options: `model.an`, ...
 
   config.masks = ml_collections.ConfigDict()
   config.masks.kind = "rectangle"  # training holes: 'rectangle' | 'free_form'

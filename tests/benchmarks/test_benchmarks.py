@@ -161,7 +161,7 @@ def test_gpu_suite_runs_at_toy_sizes_and_writes_its_tables(tmp_path):
   assert re.search(r"^gpu_suite: all parts took [0-9]+ s$", result.stdout, re.M), result.stdout
 
 
-@pytest.mark.parametrize("variant", nonlocal_study.VARIANTS)
+@pytest.mark.parametrize("variant", nonlocal_study.DEFAULT_VARIANTS)
 def test_nonlocal_study_flags_give_the_variant_s_models(variant):
   """Each variant's train.py flags parse as train.py parses them and build G and D with
   the variant's non-local modules (no run: the study itself is outside CI)."""
@@ -172,18 +172,37 @@ def test_nonlocal_study_flags_give_the_variant_s_models(variant):
                                   sys_argv=argv)
   values(argv)
   config = values.config
-  _, g, d, overrides = nonlocal_study.VARIANTS[variant]
+  spec = nonlocal_study.parse_variant(variant)
   assert (config.seed, config.num_train_steps) == (3, 7)
-  for field, (kind, resolutions, inside) in (("g_nonlocal", g), ("d_nonlocal", d)):
+  for field, (kind, resolutions, inside) in (("g_nonlocal", spec.g), ("d_nonlocal", spec.d)):
     assert config.model[field].kind == kind
     if kind != "none":
       assert tuple(config.model[field].resolutions) == resolutions
       assert config.model[field].inside_blocks == inside
-  for path, value in overrides.items():
+  for path, value in spec.overrides.items():
     section, name = path.split(".")
     assert config[section][name] == value
   generator, discriminator = build_models(config.model)  # checks the placements
   assert generator is not None and discriminator is not None
+
+
+def test_nonlocal_study_variant_names():
+  """The placements and labels the study's results and the README were written with."""
+  an32 = nonlocal_study.parse_variant("an32")
+  assert an32.g == ("attentive_norm", (32,), False)  # after G's last block
+  assert an32.d == ("attentive_norm", (32,), True)  # inside D's first: none ends at 32
+  assert nonlocal_study.parse_variant("sa16").d == ("self_attention", (16,), False)
+  labels = {name: nonlocal_study.parse_variant(name).label
+            for name in nonlocal_study.DEFAULT_VARIANTS}
+  assert labels == {
+      "an16": "AN at 16x16 (default)", "an32": "AN at 32x32",
+      "sa16": "SA-GAN self-attention at 16x16", "none": "no non-local module",
+      "an16_ortho1e-4": "AN at 16x16, orthogonality weight 1e-4",
+      "an16_ortho0": "AN at 16x16, no orthogonality penalty"}
+  assert nonlocal_study.parse_variant("an16_ortho1e-4").overrides == {
+      "loss.orthogonal_weight": 1e-4}
+  with pytest.raises(ValueError, match="Unknown variant 'xx16'"):
+    nonlocal_study.parse_variant("xx16")
 
 
 def test_fid_throughput_refuses_a_gpu_for_jax_and_none_for_torch(monkeypatch):

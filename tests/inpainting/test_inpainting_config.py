@@ -38,7 +38,7 @@ def test_reference_settings():
     ("model.widht", 3, r"config\.model\.widht: unknown field"),
     ("dataset.image_size", 30, r"config\.dataset\.image_size: 30 is not a multiple of 4"),
     ("dataset.image_size", 24, r"config\.dataset\.image_size: 24 is below 32"),
-    ("model.non_local", "contextual", r"config\.model\.non_local: unknown 'contextual'"),
+    ("model.non_local", "contextual", r"config\.model\.non_local: unknown kind 'contextual'"),
     ("masks.kind", "circle", r"config\.masks\.kind"),
     ("batch_size", 12, r"config\.batch_size=12 does not divide"),
     ("loss.discount_gamma", 1.5, r"config\.loss\.discount_gamma"),

@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-AN_DEFAULTS = dict(num_entities=16, kappa=10.0, key_pool=2, sampling="per_example",
-                   affine=False, eps=1e-5, orthogonal_form="frobenius")
+from an_flax.models import non_local
+
+AN_DEFAULTS = non_local.default_options()["an"]
 
 
 def nonlocal_config(kind: str = "none", resolutions: tuple = (), inside_blocks: bool = False

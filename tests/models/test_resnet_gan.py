@@ -347,7 +347,7 @@ def test_width_not_divisible_by_8_where_attention_sits():
 
 
 def test_missing_field_is_named():
-  cfg = model_config()
+  cfg = model_config(g_nonlocal=nonlocal_config("attentive_norm", (8,)))
   del cfg["an"]["kappa"]
   with pytest.raises(ValueError, match=r"model\.an\.kappa is missing"):
     build_models(cfg)
