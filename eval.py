@@ -1,21 +1,23 @@
 r"""Evaluates a class-conditional GAN checkpoint: `python eval.py --config CONFIG --workdir DIR`.
 
 Modes (`--mode`):
-  metrics    (default) scores of the newest checkpoint (or `--checkpoint_step`) ->
-             `<workdir>/eval_<step>.json`. `eval.feature_network='inception'`: FID, IS and,
-             with `eval.reference_class_stats`, intra-FID; 'shapes' (symmetric_shapes, the
-             default config's): Frechet distance, class accuracy, precision / recall /
-             density / coverage and mirror / tile consistency in the shipped classifier's
-             features, against the test split, no download.
-  reference  Inception statistics of the real images of `eval.reference_split`, written to
-             `eval.reference_stats` (and `eval.reference_class_stats` when set). Once per
-             dataset, split and Inception weights; needs no checkpoint.
+  metrics    (default) the evaluators of `config.evals` (or those named by `--evals`) score
+             the newest checkpoint (or `--checkpoint_step`) -> `<workdir>/eval_<step>.json`:
+             'inception' entries FID, IS and, with `reference_class_stats`, intra-FID;
+             'shapes' entries (symmetric_shapes, the default config's) Frechet distance,
+             class accuracy, precision / recall / density / coverage and mirror / tile
+             consistency in the shipped classifier's features, against the test split.
+  reference  Inception statistics of the real images of each 'inception' entry's
+             `reference_split`, written to its `reference_stats` (and
+             `reference_class_stats` when set). Once per dataset, split and Inception
+             weights; needs no checkpoint.
   samples    Sample sheets, interpolations and `samples.npz` -> `<workdir>/samples_<step>/`;
              needs no dataset and no Inception weights.
 
-The config is the training run's (its `eval` fields set the protocol); override fields
-on the command line, e.g. `--config.eval.num_samples=10000`. Runs in one process on all
-of its devices. Reads checkpoints without changing them: it can run beside training.
+The config is the training run's (`config.sampling` and `config.evals` set the protocol);
+override fields on the command line, e.g. `--config.evals.fid.num_samples=10000`. Runs in
+one process on all of its devices. Reads checkpoints without changing them: it can run
+beside training.
 """
 
 import shlex
@@ -24,7 +26,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from an_flax.evaluation import evaluate, reference, samples
+from an_flax.evaluation import evaluate, evaluators, reference, samples
 from an_flax.runtime import launch
 from an_flax.training.config import validate_config
 
@@ -33,6 +35,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "The training run's directory (c
 _MODE = flags.DEFINE_enum("mode", "metrics", ["metrics", "reference", "samples"],
                           "What to compute (see the module docstring).")
 _STEP = flags.DEFINE_integer("checkpoint_step", None, "Checkpoint to evaluate (default: newest).")
+_EVALS = flags.DEFINE_list("evals", None, "Names of config.evals entries (default: all).")
 flags.mark_flags_as_required(["config"])
 
 
@@ -44,19 +47,35 @@ def _reference_command() -> str:
                      "--mode=reference"])
 
 
+def _names(config) -> list[str]:
+  names = _EVALS.value if _EVALS.value is not None else sorted(config.evals)
+  unknown = [name for name in names if name not in config.evals]
+  if unknown:
+    raise ValueError(f"--evals names {unknown}, which config.evals does not have; it has "
+                     f"{sorted(config.evals)}.")
+  return names
+
+
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   launch.start()
   config = _CONFIG.value
   validate_config(config, training=False)
+  evaluators.check(config)
+  names = _names(config)
   if _MODE.value == "reference":
-    reference.write_reference(config)
+    written = [reference.write_reference(config, config.evals[name], f"evals.{name}")
+               for name in names if config.evals[name].type == "inception"]
+    if not written:
+      raise ValueError(f"--mode=reference writes the statistics of 'inception' evaluators; "
+                       f"config.evals {names} has none.")
     return
   if not _WORKDIR.value:
     raise app.UsageError(f"--mode={_MODE.value} needs --workdir (the training run's).")
   if _MODE.value == "metrics":
-    evaluate.evaluate_checkpoint(config, _WORKDIR.value, _STEP.value, _reference_command())
+    evaluate.evaluate_checkpoint(config, _WORKDIR.value, _STEP.value, names,
+                                 _reference_command())
   else:
     samples.write_samples(config, _WORKDIR.value, _STEP.value)
 

@@ -17,8 +17,8 @@ from ml_collections import config_flags
 
 from an_flax.inpainting.evaluation import evaluate
 from an_flax.inpainting.fill import fill
-from an_flax.inpainting.trainer import train_inpainting_and_evaluate
-from an_flax.runtime import launch
+from an_flax.inpainting.task import InpaintingTask
+from an_flax.runtime import launch, run
 
 COMMANDS = ("train", "evaluate", "fill")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Inpainting config file.",
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> None:
   launch.start()
   config, workdir = _CONFIG.value, _WORKDIR.value
   if command == "train":
-    train_inpainting_and_evaluate(config, workdir)
+    run.run_training(InpaintingTask(config), workdir)
   elif command == "evaluate":
     print(evaluate(config, workdir)["results"])
   else:

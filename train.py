@@ -13,10 +13,9 @@ Kubernetes) with `--distributed`. On Cloud TPU pods `--distributed` alone
 from absl import app, flags
 from ml_collections import config_flags
 
-from an_flax.evaluation.in_training import evaluators_from_config
-from an_flax.runtime import launch
-from an_flax.training.config import validate_config
-from an_flax.training.trainer import train_and_evaluate
+from an_flax.evaluation import evaluators
+from an_flax.runtime import launch, run
+from an_flax.training.task import GanTask
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and pictures.")
@@ -27,10 +26,9 @@ def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   launch.start()
-  config = _CONFIG.value
-  validate_config(config)
-  # Evaluators load their weights and statistics now: a missing file fails before training.
-  train_and_evaluate(config, _WORKDIR.value, evaluators_from_config(config))
+  task = GanTask(_CONFIG.value)
+  run.run_training(task, _WORKDIR.value, lambda mesh: evaluators.build(
+      task.config, mesh, task.generator, training=True))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ default config) and 32x32, SA-GAN self-attention at 16x16, none, and AN at 16x16
 the weight at 1e-4 and 0.
 Each (variant, seed) is one `train.py` run in `<root>/<variant>_seed<seed>`; a run
 that finished before is read, not repeated, so the study resumes where it stopped. Its
-scores are the shapes metrics of G_ema at the last step (`config.eval.shapes_*`, from the
+scores are the shapes metrics of G_ema at the last step (the `shapes` evaluator, from the
 run's TensorBoard events): Frechet distance in the shipped classifier's features, class
 accuracy, precision / recall (k = 3), density / coverage (k = 5) and the mirror / tile
 consistency error in uint8 levels (the real test images' own: `real`). Also per variant:

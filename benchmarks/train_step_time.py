@@ -79,12 +79,7 @@ PYTORCH_SETTINGS = (
 def shipped_config(name: str, overrides: Dict[str, Any], batch_size: int):
   config = importlib.import_module(f"configs.{name}").get_config()
   config.batch_size = batch_size
-  for path, value in overrides.items():
-    *parents, leaf = path.split(".")
-    node = config
-    for key in parents:
-      node = node[key]
-    node[leaf] = value
+  config.update_from_flattened_dict(overrides)
   return config
 
 
@@ -130,7 +125,8 @@ class InpaintingStep:
     generator, critics = inpainting_steps.build_models(config)
     g_tx, d_tx = inpainting_steps.make_optimizers(config)
     self.state = jax.jit(lambda: inpainting_steps.create_state(
-        config, generator, critics, g_tx, d_tx), out_shardings=mesh_lib.replicated(mesh))()
+        config, generator, critics, g_tx, d_tx, jax.random.PRNGKey(config.seed)),
+                         out_shardings=mesh_lib.replicated(mesh))()
     size = config.dataset.image_size
     images = np.random.default_rng(0).integers(
         0, 256, (config.optim.critic_steps + 1, config.batch_size, size, size, 3), np.uint8)

@@ -2,10 +2,10 @@
 
 import ml_collections
 
-from configs import imagenet128_an
+from configs import base
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = imagenet128_an.get_config()
+  config = base.get_config()
   config.model.dtype = "bfloat16"
   return config

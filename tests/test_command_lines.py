@@ -39,7 +39,7 @@ CASES = {
         "ILSVRC2012_img_train.tar"),
     "a class count that is not the dataset's": (
         lambda tmp: ["train.py", DEFAULT, f"--workdir={tmp / 'run'}",
-                     "--config.model.num_classes=7", "--config.eval.shapes_every_steps=0"], 1,
+                     "--config.model.num_classes=7", "--config.evals.shapes.every_steps=0"], 1,
         "config.model.num_classes: 7 differs from the 10 classes of dataset 'symmetric_shapes'"),
     "eval of a workdir without checkpoints": (
         lambda tmp: ["eval.py", DEFAULT, f"--workdir={tmp / 'run'}", "--mode=samples"], 1,

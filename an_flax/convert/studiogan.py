@@ -45,8 +45,8 @@ from an_flax.models import build_models
 from an_flax.models.resnet_gan import discriminator_resolutions
 from an_flax.runtime.checkpoints import Checkpointer
 from an_flax.training.config import validate_config
-from an_flax.training.state import (
-    D_STATE_COLLECTIONS, G_STATE_COLLECTIONS, TrainState, make_optimizers)
+from an_flax.runtime import streams
+from an_flax.training.state import TrainState, make_optimizers, train_state_from_variables
 
 TORCH_VERSION = "2.13.0"
 # Model fields whose values the file cannot show, and StudioGAN's.
@@ -324,23 +324,14 @@ def load_discriminator(path: str, config: ml_collections.ConfigDict
   return _discriminator(read_checkpoint(path), config)
 
 
-def _split(variables: dict, collections: tuple[str, ...]) -> tuple[dict, dict]:
-  return variables["params"], {name: variables.get(name, {}) for name in collections}
-
-
 def train_state(config: ml_collections.ConfigDict, g_variables: dict, d_variables: dict,
                 step: int) -> TrainState:
-  """The train state `create_train_state` lays out, G and G_ema `g_variables`, D
-  `d_variables`, fresh optimiser states. Not `create_train_state` itself: it would
-  initialise G only to overwrite it (an orthogonal init compiles a QR per kernel shape)."""
-  g_tx, d_tx = make_optimizers(config)
-  g_params, g_state = _split(g_variables, G_STATE_COLLECTIONS)
-  d_params, d_state = _split(d_variables, D_STATE_COLLECTIONS)
-  return TrainState(
-      step=jnp.asarray(step, jnp.int32), rng=jax.random.PRNGKey(config.seed),
-      g_params=g_params, g_state=g_state, d_params=d_params, d_state=d_state,
-      g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
-      ema_params=g_params, ema_state=g_state)
+  """The train state of these networks (`train_state_from_variables`: G and G_ema
+  `g_variables`, D `d_variables`, fresh optimiser states). Not `create_train_state`: it
+  would initialise G only to overwrite it (an orthogonal init compiles a QR per kernel
+  shape)."""
+  return train_state_from_variables(g_variables, d_variables, *make_optimizers(config),
+                                    streams.training_key(config.seed), step)
 
 
 def convert(checkpoint_path: str, config: ml_collections.ConfigDict, workdir: str,
@@ -367,7 +358,7 @@ def convert(checkpoint_path: str, config: ml_collections.ConfigDict, workdir: st
     size = config.model.resolution
     d_variables = jax.jit(lambda key: discriminator.init(
         key, jnp.zeros((1, size, size, 3)), jnp.zeros((1,), jnp.int32), train=False))(
-            jax.random.PRNGKey(config.seed))
+            streams.training_key(config.seed))
     step = g_file.step
   state = train_state(config, g_variables, flax.core.unfreeze(d_variables), step)
   checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)

@@ -142,23 +142,38 @@ def eval_dataset(records: tf.data.Dataset, *, num_batches: int, batch_size: int,
 
 
 def create_eval_dataset(config: ml_collections.ConfigDict, split: str,
-                        batch_size: int | None = None,
-                        max_examples: int = 0) -> Iterator[Batch]:
-  """One pass over this process's slice of `split`, or of its first `max_examples` if > 0:
+                        batch_size: int | None = None, max_examples: int = 0,
+                        global_order: bool = False) -> Iterator[Batch]:
+  """One pass over `split` (its first `max_examples` when > 0): this process's
   {'image', 'label', 'mask'} batches.
 
   `batch_size` is global (default `config.batch_size`); see `eval_dataset` for padding.
-  With several processes each takes the first max_examples / process_count of its slice.
+  By default each process reads a slice of its own: the cheap way, for what does not
+  depend on which examples share a batch (statistics). With `global_order` every process
+  reads the whole split and keeps its rows of each global batch, so global batch k is
+  examples [k B, (k + 1) B) whatever the process count: what a protocol keyed by the
+  batch needs (inpainting's fixed holes). `max_examples` needs `global_order`.
   """
+  if max_examples and not global_order:
+    raise ValueError('max_examples takes the first examples of the whole split: pass '
+                     'global_order=True.')
   data = sources.DataConfig.from_config(config)
   builder = sources.prepare(data, split)
-  process_count = jax.process_count()
-  local_batch = local_batch_size(batch_size or config.batch_size, process_count)
-  records, _ = sources.read_process_slice(builder, split, jax.process_index(), process_count)
-  per_process = math.ceil(sources.num_examples(builder, split) / process_count)
+  process_count, index = jax.process_count(), jax.process_index()
+  global_batch = batch_size or config.batch_size
+  local_batch = local_batch_size(global_batch, process_count)
+  if not global_order:
+    records, _ = sources.read_process_slice(builder, split, index, process_count)
+    largest_slice = math.ceil(sources.num_examples(builder, split) / process_count)
+    ds = eval_dataset(records, num_batches=math.ceil(largest_slice / local_batch),
+                      batch_size=local_batch, image_size=data.image_size)
+    return iter(tfds.as_numpy(ds))
+  records, count = sources.read_process_slice(builder, split, 0, 1)
   if max_examples > 0:
-    per_process = min(per_process, math.ceil(max_examples / process_count))
-    records = records.take(per_process)
-  ds = eval_dataset(records, num_batches=math.ceil(per_process / local_batch),
-                    batch_size=local_batch, image_size=data.image_size)
+    count = min(count, max_examples)
+    records = records.take(count)
+  ds = eval_dataset(records, num_batches=math.ceil(count / global_batch),
+                    batch_size=global_batch, image_size=data.image_size)
+  rows = slice(index * local_batch, (index + 1) * local_batch)
+  ds = ds.map(lambda batch: {key: value[rows] for key, value in batch.items()})
   return iter(tfds.as_numpy(ds))

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, Optional, Tuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import tqdm
 from jax.experimental import multihost_utils
@@ -35,6 +36,12 @@ def sample_z(key: jax.Array, num: int, z_dim: int, truncation: Optional[float] =
   if truncation is None:
     return jax.random.normal(key, (num, z_dim), jnp.float32)
   return jax.random.truncated_normal(key, -truncation, truncation, (num, z_dim), jnp.float32)
+
+
+def sampling_batch_size(config: ml_collections.ConfigDict) -> int:
+  """The global sampling (and feature network) batch: `sampling.batch_size`, or the
+  training batch when unset."""
+  return config.sampling.batch_size or config.batch_size
 
 
 def uniform_labels(num: int, num_classes: int, seed: int) -> np.ndarray:

@@ -20,8 +20,7 @@ import tqdm
 from absl import logging
 
 from an_flax import metrics
-from an_flax.data import input_pipeline
-from an_flax.evaluation import options as options_lib
+from an_flax.evaluation.generate import sampling_batch_size
 from an_flax.metrics import weights
 from an_flax.metrics.convert_inception_weights import sha256_of
 from an_flax.runtime import mesh as mesh_lib
@@ -38,9 +37,10 @@ def provenance_path(stats_path: str) -> str:
   return stats_path + ".json"
 
 
-def inception_provenance(config: ml_collections.ConfigDict) -> Dict[str, Any]:
-  """Which Inception weights and input path: enough to tell comparable numbers apart."""
-  options = config.eval
+def inception_provenance(entry: ml_collections.ConfigDict) -> Dict[str, Any]:
+  """Which Inception weights and input path an inception evaluator `entry` uses: enough to
+  tell comparable numbers apart."""
+  options = entry
   with np.load(options.inception_weights) as f:
     source = str(f[weights.SOURCE_SHA256_KEY]) if weights.SOURCE_SHA256_KEY in f else None
   return {"weights": os.path.abspath(options.inception_weights),
@@ -52,19 +52,20 @@ def inception_provenance(config: ml_collections.ConfigDict) -> Dict[str, Any]:
 
 
 def check_reference(path: str, field: str, command: str = DEFAULT_COMMAND) -> None:
-  """Raises FileNotFoundError naming `config.eval.<field>` and the command creating it."""
+  """Raises FileNotFoundError naming `config.<field>` and the command creating it."""
   create = (f"Create it (once per dataset, split and Inception weights) with\n  {command}")
   if not path:
-    raise FileNotFoundError(f"config.eval.{field} is not set: it must name the reference "
+    raise FileNotFoundError(f"config.{field} is not set: it must name the reference "
                             f"statistics .npz. {create}")
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"Reference statistics not found: config.eval.{field}="
+    raise FileNotFoundError(f"Reference statistics not found: config.{field}="
                             f"{path!r} ({os.path.abspath(path)}). {create}")
 
 
-def reference_provenance(path: str, config: ml_collections.ConfigDict,
+def reference_provenance(path: str, config: ml_collections.ConfigDict, split: str,
                          inception: Dict[str, Any]) -> Dict[str, Any]:
-  """The sidecar of `path`, or what the config says when there is none.
+  """The sidecar of `path`, or what the config says (the dataset, `split`) when there is
+  none.
 
   Warns when the statistics came from other Inception weights or input size than this
   evaluation's: their FID would be meaningless.
@@ -72,7 +73,7 @@ def reference_provenance(path: str, config: ml_collections.ConfigDict,
   sidecar = provenance_path(path)
   if not os.path.isfile(sidecar):
     return {"path": os.path.abspath(path), "dataset": config.dataset.name,
-            "split": config.eval.reference_split,
+            "split": split,
             "source": "config (the file has no provenance sidecar)"}
   with open(sidecar) as f:
     provenance = json.load(f)
@@ -84,34 +85,42 @@ def reference_provenance(path: str, config: ml_collections.ConfigDict,
   return {"path": os.path.abspath(path), **provenance, "source": sidecar}
 
 
-def write_reference(config: ml_collections.ConfigDict) -> Dict[str, Any]:
-  """`--mode=reference`: loads the Inception weights, then `compute_reference`."""
-  options_lib.check_eval_config(config)
-  variables = metrics.load_inception_variables(config.eval.inception_weights)
+def write_reference(config: ml_collections.ConfigDict, entry: ml_collections.ConfigDict,
+                    field: str) -> Dict[str, Any]:
+  """`--mode=reference` for the inception evaluator `entry` (at `config.<field>`): loads
+  its Inception weights, then `compute_reference`."""
+  variables = metrics.load_inception_variables(entry.inception_weights,
+                                               f"config.{field}.inception_weights")
   extract = metrics.make_feature_extractor(variables, mesh=mesh_lib.create_mesh(),
-                                           image_size=config.eval.inception_size)
-  return compute_reference(config, extract, inception_provenance(config))
+                                           image_size=entry.inception_size)
+  return compute_reference(config, entry, field, extract, inception_provenance(entry))
 
 
-def compute_reference(config: ml_collections.ConfigDict, extract: metrics.FeatureFn,
-                      inception: Dict[str, Any]) -> Dict[str, Any]:
-  """Writes `reference_stats` (and `reference_class_stats` when set) of the reference split.
+def compute_reference(config: ml_collections.ConfigDict, entry: ml_collections.ConfigDict,
+                      field: str, extract: metrics.FeatureFn, inception: Dict[str, Any]
+                      ) -> Dict[str, Any]:
+  """Writes the `reference_stats` (and `reference_class_stats` when set) of an inception
+  evaluator `entry`, from its `reference_split`.
 
   One pass over the data. Per-class statistics need one DxD matrix per class (33 GB for
   ImageNet's 1000), so pool3 features (float32, 10.5 GB for ImageNet train) go to a
   temporary file next to the output and classes are reduced one at a time.
   """
-  options = config.eval
+  options = entry
   if not options.reference_stats:
-    raise ValueError("config.eval.reference_stats is not set: set it to the .npz to write.")
+    raise ValueError(f"config.{field}.reference_stats is not set: set it to the .npz to "
+                     "write.")
   class_path = options.reference_class_stats
   features_path = f"{class_path}.features.tmp" if class_path else None
   for path in (options.reference_stats, class_path):
     if path:
       os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   accumulator, labels = metrics.StatsAccumulator(), []
+  # Imported here: config files import the evaluators, and TensorFlow (which the input
+  # pipeline needs) must load only when real images are read.
+  from an_flax.data import input_pipeline  # pylint: disable=import-outside-toplevel
   batches = input_pipeline.create_eval_dataset(config, options.reference_split,
-                                               options_lib.batch_size(config))
+                                               sampling_batch_size(config))
   try:
     with open(features_path or os.devnull, "wb") as features:
       for batch in tqdm.tqdm(batches, desc=f"Reference {options.reference_split}",

@@ -12,7 +12,8 @@
                     are written into the first rows of the tables. Skipped for a model
                     without class tables.
   samples.npz       `images` uint8 (N, H, W, 3) and `labels` int32 (N,):
-                    `eval.num_npz_samples` samples with uniform labels, for external tools.
+                    `sampling.num_npz_samples` samples with uniform labels, for external
+                    tools.
   info.json         step, checkpoint, G_ema, standing statistics, truncation, seed.
 G and z are those of `--mode=metrics` (G_ema, standing statistics, truncation).
 """
@@ -27,16 +28,13 @@ import numpy as np
 from absl import logging
 from flax import traverse_util
 
-from an_flax.evaluation import options as options_lib
-from an_flax.evaluation.generate import Sampler, sample_z, uniform_labels
+from an_flax.evaluation.generate import Sampler, sample_z, sampling_batch_size, uniform_labels
 from an_flax.evaluation.restore import restore_generator
-from an_flax.runtime import mesh as mesh_lib
-from an_flax.runtime import pictures
+from an_flax.runtime import mesh as mesh_lib, pictures, streams
 
 SHEET_ROWS, SHEET_COLUMNS = 4, 8
 INTERP_STEPS = 8
-SHEET_CLASSES = 10  # classes shown when `eval.sample_classes` is empty
-SAMPLES_STREAM = 5  # offset folded into the config's seed
+SHEET_CLASSES = 10  # classes shown when `sampling.sample_classes` is empty
 
 
 def blend_class_tables(params: Any, num_classes: int, first: int, second: int,
@@ -58,16 +56,15 @@ def blend_class_tables(params: Any, num_classes: int, first: int, second: int,
 def write_samples(config: ml_collections.ConfigDict, workdir: str,
                   step: int | None = None) -> str:
   """Writes the pictures and files listed in the module docstring; returns their folder."""
-  options_lib.check_eval_config(config)
-  options = config.eval
+  options = config.sampling
   mesh = mesh_lib.create_mesh()
   restored = restore_generator(config, workdir, mesh, step)
   z_dim, num_classes = config.model.z_dim, config.model.num_classes
-  sampler = Sampler(restored.generator, mesh, options_lib.batch_size(config), z_dim,
+  sampler = Sampler(restored.generator, mesh, sampling_batch_size(config), z_dim,
                     options.truncation)
   variables = restored.variables
   classes = list(options.sample_classes) or pictures.sample_classes(num_classes, SHEET_CLASSES)
-  key = jax.random.fold_in(jax.random.PRNGKey(config.seed), SAMPLES_STREAM)
+  key = streams.key(config.seed, streams.Stream.SAMPLES)
   draw = lambda stream, num: np.asarray(
       sample_z(jax.random.fold_in(key, stream), num, z_dim, options.truncation))
   out = os.path.join(workdir, f"samples_{restored.step}")

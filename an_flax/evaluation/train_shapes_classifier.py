@@ -32,8 +32,9 @@ import optax
 from absl import app, flags, logging
 from jax.sharding import Mesh
 
-from an_flax.evaluation import shapes
+from an_flax.evaluation import shapes_metrics
 from an_flax.metrics import shapes_classifier as classifier_lib
+from an_flax.metrics.preprocess import uint8_to_float
 
 BATCH_SIZE = 64
 EPOCHS = 12
@@ -53,7 +54,7 @@ def load_split(image_size: int, split: str, data_dir: str | None) -> Tuple[np.nd
   """All (uint8 images, labels) of a split in on-disk order (generated on first use)."""
   config = ml_collections.ConfigDict({"dataset": {
       "name": "symmetric_shapes", "image_size": image_size, "data_dir": data_dir}})
-  return shapes.read_split(config, split, EVAL_BATCH_SIZE)
+  return shapes_metrics.read_split(config, split, EVAL_BATCH_SIZE)
 
 
 def split_accuracy(variables: Any, images: np.ndarray, labels: np.ndarray) -> float:
@@ -87,7 +88,7 @@ def train(images: np.ndarray, labels: np.ndarray, seed: int) -> Tuple[Any, int]:
 
   @jax.jit
   def step(variables, opt_state, images, labels, key):
-    x = _augment(key, classifier_lib.model_input(images))
+    x = _augment(key, uint8_to_float(images))
 
     def loss_fn(variables):
       _, logits = model.apply(variables, x)

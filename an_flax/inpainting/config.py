@@ -1,6 +1,6 @@
 """Inpainting config validation: every field known, typed and consistent, before compiling.
 
-The fields, their types and defaults are those of `configs/inpainting/inpaint_default.py`
+The fields, their types and defaults are those of `configs/inpainting/base.py`
 (the schema, read by `an_flax.runtime.config_checks`); this module adds the checks
 between fields.
 """
@@ -16,7 +16,7 @@ from an_flax.models import non_local
 from an_flax.runtime import mesh as mesh_lib
 from an_flax.runtime.config_checks import check, check_fields, schema_of
 
-DEFAULT_CONFIG = "configs/inpainting/inpaint_default.py"
+SCHEMA = "configs/inpainting/base.py"
 MASK_KINDS = ("rectangle", "free_form")
 MIN_IMAGE_SIZE = 16
 RENAMED = {"model.num_entities": "config.model.an.num_entities (every AN option is in "
@@ -50,7 +50,7 @@ def validate_config(config: ml_collections.ConfigDict, training: bool = True) ->
   With `training`, also FileNotFoundError when the ID-MRF loss is on and its
   VGG19 weights file is missing (evaluation and inpainting do not need it).
   """
-  given = check_fields(config, schema_of(DEFAULT_CONFIG), RENAMED)
+  given = check_fields(config, schema_of(SCHEMA), RENAMED)
 
   check(config.task == "inpainting", "task", f"{config.task!r} is not 'inpainting'")
   size = config.dataset.image_size

@@ -25,10 +25,9 @@ from an_flax.data import masks as masks_lib
 from an_flax.data import input_pipeline
 from an_flax.inpainting import steps
 from an_flax.inpainting.config import validate_config
-from an_flax.inpainting.trainer import PICTURE_ROWS, picture, restore_or_init
+from an_flax.inpainting.task import PICTURE_ROWS, picture
 from an_flax.metrics.image_quality import image_quality
-from an_flax.runtime import mesh as mesh_lib, pictures
-from an_flax.runtime.checkpoints import Checkpointer
+from an_flax.runtime import checkpoints, mesh as mesh_lib, pictures
 
 _free_form = jax.jit(masks_lib.free_form, static_argnums=(1, 2))
 
@@ -51,19 +50,14 @@ def restore_newest(config: ml_collections.ConfigDict, workdir: str, mesh: Mesh
 
   FileNotFoundError if the workdir holds no checkpoint.
   """
-  how = (f"train first with `python inpaint.py train --config ... --workdir {workdir}`, or "
-         "point --workdir at a trained run")
-  try:
-    checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep,
-                                read_only=True)
-  except FileNotFoundError as error:
-    raise FileNotFoundError(f"{error} {how[0].upper()}{how[1:]}.") from error
-  try:
-    if checkpointer.latest_step() is None:
-      raise FileNotFoundError(f"No checkpoint under {checkpointer.directory}: {how}.")
-    state, _, (generator, *_) = restore_or_init(config, mesh, checkpointer)
-  finally:
-    checkpointer.close()
+  generator, critics = steps.build_models(config)
+  g_tx, d_tx = steps.make_optimizers(config)
+  abstract = checkpoints.abstract_state(
+      lambda key: steps.create_state(config, generator, critics, g_tx, d_tx, key), mesh)
+  state, _, _ = checkpoints.restore_for_reading(
+      workdir, config, abstract, None,
+      f"Train first with `python inpaint.py train --config ... --workdir {workdir}`, or "
+      "point --workdir at a trained run.")
   return state, generator
 
 
@@ -78,7 +72,8 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   scores = {kind: {"psnr": [], "ssim": [], "l1": []} for kind in kinds}
   out_dir = os.path.join(workdir, "eval")
   eval_batches = input_pipeline.create_eval_dataset(
-      config, config.dataset.eval_split, config.eval.batch_size, config.eval.num_examples)
+      config, config.dataset.eval_split, config.eval.batch_size, config.eval.num_examples,
+      global_order=True)
   for index, local in enumerate(eval_batches):
     batch = mesh_lib.global_batch({"image": local["image"], "valid": local["mask"]}, mesh)
     for kind in kinds:
@@ -89,11 +84,12 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
           tiled=True)
       for name in scores[kind]:
         scores[kind][name].extend(np.asarray(result[name])[np.asarray(result["valid"])].tolist())
-      if index == 0 and jax.process_index() == 0:
+      if index == 0:  # a collective: every process takes part, process 0 writes
         shown = multihost_utils.process_allgather({**outputs, "truth": batch["image"]}, tiled=True)
-        shown = {k: v[:PICTURE_ROWS] for k, v in shown.items()}
-        pictures.write_png(os.path.join(out_dir, f"step_{step:06d}_{kind}.png"),
-                            picture(shown, shown.pop("truth")))
+        if jax.process_index() == 0:
+          shown = {k: v[:PICTURE_ROWS] for k, v in shown.items()}
+          pictures.write_png(os.path.join(out_dir, f"step_{step:06d}_{kind}.png"),
+                              picture(shown, shown.pop("truth")))
 
   results = {kind: {name: float(np.mean(values)) for name, values in metric.items()}
              for kind, metric in scores.items()}

@@ -30,11 +30,10 @@ from an_flax.data import masks as masks_lib
 from an_flax.inpainting import losses
 from an_flax.inpainting.vgg19 import VGG19Features
 from an_flax.models import inpainting, non_local, sum_sown_losses
+from an_flax.metrics.preprocess import uint8_to_float
 from an_flax.runtime import mesh as mesh_lib
 from an_flax.runtime import update_loop
-
-Batch = Dict[str, jax.Array]
-Metrics = Dict[str, jax.Array]
+from an_flax.runtime.step_io import Batch, Metrics, all_finite
 
 
 @flax.struct.dataclass
@@ -70,8 +69,8 @@ def image_size(config: ml_collections.ConfigDict) -> Tuple[int, int]:
 
 def create_state(config: ml_collections.ConfigDict, generator: inpainting.InpaintingGenerator,
                  critics: inpainting.InpaintingCritics, g_tx: optax.GradientTransformation,
-                 d_tx: optax.GradientTransformation) -> InpaintingState:
-  """Initial state from `config.seed`. Jit-able.
+                 d_tx: optax.GradientTransformation, rng: jax.Array) -> InpaintingState:
+  """Initial state: parameters from `config.seed`, `rng` the training key. Jit-able.
 
   Parameters are drawn with RBG keys: XLA compiles the ~60 threefry-based
   initialisers about ten times slower on CPU. Training randomness (holes,
@@ -83,18 +82,8 @@ def create_state(config: ml_collections.ConfigDict, generator: inpainting.Inpain
   g_params = generator.init(g_key, jnp.zeros((1, *size, 3)), jnp.zeros((1, *size, 1)))["params"]
   d_params = critics.init(d_key, jnp.zeros((1, *size, 3)), jnp.zeros((1, *box, 3)))["params"]
   return InpaintingState(
-      step=jnp.zeros((), jnp.int32), rng=jax.random.PRNGKey(config.seed),
-      g_params=g_params, d_params=d_params,
+      step=jnp.zeros((), jnp.int32), rng=rng, g_params=g_params, d_params=d_params,
       g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params))
-
-
-def to_float(images: jax.Array) -> jax.Array:
-  """uint8 [0, 255] -> float32 [-1, 1]."""
-  return images.astype(jnp.float32) / 127.5 - 1.0
-
-
-def _all_finite(tree: Any) -> jax.Array:
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
 def make_train_step(config: ml_collections.ConfigDict,
@@ -133,7 +122,7 @@ def make_train_step(config: ml_collections.ConfigDict,
     d_params, d_opt_state = carry
     images, key = inputs
     mask_key, g_key, global_key, local_key = jax.random.split(key, 4)
-    real = to_float(images)
+    real = uint8_to_float(images)
     mask, corners = sample_masks(mask_key, real.shape[0])
     _, refined, _ = generate(g_params, real, mask, g_key)
     fake = jax.lax.stop_gradient(inpainting.composite(refined, real * (1 - mask), mask))
@@ -156,7 +145,7 @@ def make_train_step(config: ml_collections.ConfigDict,
 
   def generator_loss(params, d_params, vgg_variables, images, key):
     mask_key, g_key = jax.random.split(key)
-    real = to_float(images)
+    real = uint8_to_float(images)
     mask, corners = sample_masks(mask_key, real.shape[0])
     coarse, refined, orthogonal = generate(params, real, mask, g_key)
     fake = inpainting.composite(refined, real * (1 - mask), mask)
@@ -194,7 +183,7 @@ def make_train_step(config: ml_collections.ConfigDict,
                               d_params=d_params, g_opt_state=g_opt_state,
                               d_opt_state=d_opt_state)
     metrics = {name: jnp.mean(value) for name, value in d_metrics.items()}
-    metrics.update(g_metrics, finite=_all_finite((g_params, d_params)).astype(jnp.float32))
+    metrics.update(g_metrics, finite=all_finite((g_params, d_params)).astype(jnp.float32))
     return new_state, metrics
 
   replicated = mesh_lib.replicated(mesh)
@@ -212,7 +201,7 @@ def make_inpaint_fn(generator: inpainting.InpaintingGenerator, mesh: Mesh
   """
 
   def inpaint(g_params, images, mask):
-    real = to_float(images)
+    real = uint8_to_float(images)
     (coarse, refined), variables = generator.apply(
         {"params": g_params}, real, mask, train=False, mutable=["intermediates"])
     masked = real * (1 - mask)

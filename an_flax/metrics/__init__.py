@@ -9,7 +9,7 @@ and no antialiasing (torch `F.interpolate(mode='bilinear', align_corners=False)`
 
 Public API:
   load_inception_variables(path)        converted `.npz` -> Flax variables; clear error if
-                                         missing or mismatched (config.eval.inception_weights).
+                                         missing or mismatched.
   make_feature_extractor(variables)     -> extract(images) -> (pool3, logits), sharded over
                                          all devices; takes uint8 or [-1, 1] float NHWC;
                                          logits omit the fc bias (OpenAI IS convention).
@@ -31,7 +31,7 @@ Any feature network (features, logits as `FeatureFn` returns them):
                                          consistency in uint8 levels.
 
 Typical evaluation:
-  variables = load_inception_variables(config.eval.inception_weights)
+  variables = load_inception_variables("inception_fid.npz")
   extract = make_feature_extractor(variables)
   stats, logits = compute_statistics(sample_batches, extract, keep_logits=True)
   fid = frechet_distance(*stats, *load_statistics(reference_path))

@@ -39,13 +39,14 @@ def convert(input_path: str | os.PathLike, output_path: str | os.PathLike,
   """Reads the .pth, checks checksum, names and shapes, and writes the Flax `.npz`."""
   if not os.path.isfile(input_path):
     raise weights.InceptionWeightsError(
-        f"Input not found: {os.path.abspath(input_path)!r}.\n" + weights.HOW_TO_GET)
+        f"Input not found: {os.path.abspath(input_path)!r}.\n"
+        + weights.how_to_get(weights.WEIGHTS_FIELD))
   sha256 = sha256_of(input_path)
   if not (allow_other_weights or sha256.startswith(weights.PTH_SHA256_PREFIX)):
     raise weights.InceptionWeightsError(
         f"{os.path.abspath(input_path)!r} has sha256 {sha256}, not {weights.PTH_FILENAME}'s "
         f"({weights.PTH_SHA256_PREFIX}...). Pass --allow_other_weights to convert it anyway.\n"
-        + weights.HOW_TO_GET)
+        + weights.how_to_get(weights.WEIGHTS_FIELD))
   flat = weights.flax_from_torch_state_dict(read_torch_state_dict(input_path))
   # np.savez would append '.npz' to a name without it; write through a file object instead.
   with open(output_path, "wb") as f:
@@ -61,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                       f"{weights.PTH_SHA256_PREFIX} (its FID is not comparable)")
   args = parser.parse_args(argv)
   convert(args.input, args.output, args.allow_other_weights)
-  print(f"Wrote {args.output}; set config.eval.inception_weights={args.output!r}")
+  print(f"Wrote {args.output}; set config.evals.<name>.inception_weights={args.output!r} "
+        "(or the FID CLI's --inception_weights)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Image preprocessing for the FID Inception, reproducing pytorch-fid's input path exactly.
+"""Images between uint8 and [-1, 1], and the FID Inception's input as pytorch-fid makes it.
+
+Every network here (G's output, D's and the classifiers' input) works in [-1, 1];
+images cross to the devices and back as uint8.
 
 pytorch-fid reads PNG files (uint8), `ToTensor` divides by 255, `InceptionV3` resizes with
 `F.interpolate(size=(299, 299), mode='bilinear', align_corners=False)` and then maps
@@ -20,6 +23,11 @@ def quantize_to_uint8(images: jax.Array) -> jax.Array:
   """
   x = (images.astype(jnp.float32) + 1.0) / 2.0
   return jnp.clip(jnp.floor(x * 255.0 + 0.5), 0.0, 255.0).astype(jnp.uint8)
+
+
+def uint8_to_float(images: jax.Array) -> jax.Array:
+  """uint8 [0, 255] -> float32 [-1, 1]: how every network here takes images."""
+  return images.astype(jnp.float32) / 127.5 - 1.0
 
 
 def inception_input(images_uint8: jax.Array, size: int = INCEPTION_SIZE) -> jax.Array:

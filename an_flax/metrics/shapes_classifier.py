@@ -29,6 +29,7 @@ from flax import traverse_util
 from jax.sharding import Mesh
 
 from an_flax.metrics.extract import sharded_feature_fn
+from an_flax.metrics.preprocess import uint8_to_float
 from an_flax.metrics.statistics import FeatureFn
 
 IMAGE_SIZES = (32, 64)
@@ -61,11 +62,6 @@ def _num_stages(image_size: int) -> int:
     raise ShapesClassifierError(f"The shapes classifier takes {IMAGE_SIZES} pixel images, "
                                 f"not {image_size}.")
   return int(np.log2(image_size // 4))
-
-
-def model_input(images: jax.Array) -> jax.Array:
-  """uint8 images -> float32 in [-1, 1], the scale the generator's images have."""
-  return images.astype(jnp.float32) / 127.5 - 1.0
 
 
 def weights_path(image_size: int) -> str:
@@ -127,5 +123,5 @@ def load_training_record(image_size: int) -> dict[str, Any]:
 def make_shapes_extractor(variables: dict, *, mesh: Mesh | None = None) -> FeatureFn:
   """`extract(images) -> (features (N, 128), logits (N, 10))`, as `sharded_feature_fn`."""
   model = ShapesClassifier()
-  return sharded_feature_fn(lambda v, images: model.apply(v, model_input(images)),
+  return sharded_feature_fn(lambda v, images: model.apply(v, uint8_to_float(images)),
                             variables, mesh)

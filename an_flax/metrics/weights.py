@@ -27,11 +27,15 @@ PTH_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weight
 SOURCE_SHA256_KEY = "source_sha256"
 CONVERT_COMMAND = ("python -m an_flax.metrics.convert_inception_weights "
                    f"--input {PTH_FILENAME} --output inception_fid.npz")
-HOW_TO_GET = (
-    f"FID/IS need pytorch-fid's port of the 2015-12-05 TF Inception graph, the file "
-    f"{PTH_FILENAME} (sha256 starts with {PTH_SHA256_PREFIX}; published at {PTH_URL}). "
-    f"Nothing is downloaded automatically. Convert it once with\n  {CONVERT_COMMAND}\n"
-    f"and set config.eval.inception_weights to the resulting .npz path.")
+WEIGHTS_FIELD = "--inception_weights"  # where the path is given, for messages
+
+
+def how_to_get(field: str) -> str:
+  """What to download, convert and set (`field` names where the path goes)."""
+  return (f"FID/IS need pytorch-fid's port of the 2015-12-05 TF Inception graph, the file "
+          f"{PTH_FILENAME} (sha256 starts with {PTH_SHA256_PREFIX}; published at {PTH_URL}). "
+          f"Nothing is downloaded automatically. Convert it once with\n  {CONVERT_COMMAND}\n"
+          f"and set {field} to the resulting .npz path.")
 
 # (Flax collection, Flax leaf name) -> PyTorch state-dict leaf name.
 _LEAF_TO_TORCH = {
@@ -74,7 +78,7 @@ def _mismatch_error(title: str, problems: list[str]) -> InceptionWeightsError:
   shown = "\n  ".join(problems[:20])
   more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
   return InceptionWeightsError(f"{title} ({len(problems)} problems):\n  {shown}{more}\n"
-                               + HOW_TO_GET)
+                               + how_to_get(WEIGHTS_FIELD))
 
 
 def flax_from_torch_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -102,24 +106,27 @@ def flax_from_torch_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict[str
   return flat
 
 
-def load_inception_variables(path: str | os.PathLike | None) -> dict:
+def load_inception_variables(path: str | os.PathLike | None,
+                             field: str = WEIGHTS_FIELD) -> dict:
   """Loads the converted `.npz` into Flax variables {'params': ..., 'batch_stats': ...}.
 
-  Raises InceptionWeightsError naming the expected file, the path looked at, the config
-  field and the converter command, so a missing file is fixable from the message alone.
+  Raises InceptionWeightsError naming the expected file, the path looked at, `field`
+  (the flag or config field that gives the path) and the converter command, so a missing
+  file is fixable from the message alone.
   """
-  where = os.path.abspath(os.fspath(path)) if path else "<config.eval.inception_weights unset>"
+  help_text = how_to_get(field)
+  where = os.path.abspath(os.fspath(path)) if path else f"<{field} unset>"
   if not path or not os.path.isfile(path):
     raise InceptionWeightsError(
-        f"FID Inception weights not found: looked for {where!r}.\n" + HOW_TO_GET)
+        f"FID Inception weights not found: looked for {where!r}.\n" + help_text)
   if os.fspath(path).endswith(".pth"):
     raise InceptionWeightsError(
-        f"{where!r} is a PyTorch file; the project loads the converted .npz.\n" + HOW_TO_GET)
+        f"{where!r} is a PyTorch file; the project loads the converted .npz.\n" + help_text)
   try:
     with np.load(path, allow_pickle=False) as f:
       flat = {k: f[k] for k in f.files}
   except (OSError, ValueError, zipfile.BadZipFile) as e:
-    raise InceptionWeightsError(f"Cannot read {where!r} as .npz: {e}\n" + HOW_TO_GET) from e
+    raise InceptionWeightsError(f"Cannot read {where!r} as .npz: {e}\n" + help_text) from e
 
   source = str(flat.pop(SOURCE_SHA256_KEY, ""))
   want = expected_shapes()

@@ -18,7 +18,7 @@ import errno
 import json
 import os
 import shutil
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import flax
 import jax
@@ -26,6 +26,9 @@ import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
+from jax.sharding import Mesh
+
+from an_flax.runtime import mesh as mesh_lib
 
 # Model fields that do not change any array shape: a checkpoint written with
 # another value restores fine (e.g. a float32 run resumed in bfloat16).
@@ -251,3 +254,38 @@ def _mismatched_arrays(metadata: Any, target: Any) -> str:
               for path in sorted(saved.keys() | wanted.keys())
               if saved.get(path) != wanted.get(path)]
   return "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+
+
+def abstract_state(init: Callable[[jax.Array], Any], mesh: Mesh) -> Any:
+  """Shapes, dtypes and replicated shardings of `init(key)`'s state, computed without
+  running it: what a checkpoint is restored into (training, evaluation, conversion)."""
+  replicated = mesh_lib.replicated(mesh)
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+                      jax.eval_shape(init, jax.random.PRNGKey(0)))
+
+
+def restore_for_reading(workdir: str, config: ml_collections.ConfigDict, abstract: Any,
+                        step: Optional[int], how_to_train: str) -> Tuple[Any, int, str]:
+  """(state, step, checkpoint path) of checkpoint `step` (None: the newest readable one).
+
+  Read-only: nothing is created, and a damaged checkpoint is skipped, not moved. A workdir
+  without checkpoints, or without `step`, is a FileNotFoundError ending in `how_to_train`.
+  """
+  try:
+    checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep,
+                                read_only=True)
+  except FileNotFoundError as error:
+    raise FileNotFoundError(f"{error} {how_to_train}") from error
+  try:
+    available = checkpointer.all_steps()
+    if not available or (step is not None and step not in available):
+      raise FileNotFoundError(f"No checkpoint of step {step if step is not None else '(any)'} "
+                              f"in {checkpointer.directory}; steps there: {available}. "
+                              f"{how_to_train}")
+    if step is None:
+      state, step = checkpointer.restore_latest(abstract, config)
+    else:
+      state = checkpointer.restore(step, abstract, config)
+  finally:
+    checkpointer.close()
+  return state, step, os.path.join(checkpointer.directory, str(step))

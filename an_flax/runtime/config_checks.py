@@ -1,11 +1,11 @@
-"""Config checks shared by the tasks: a schema read off a task's default config file.
+"""Config checks shared by the tasks: a schema read off a task's base config file.
 
-Each task declares its fields, types and defaults once, in its readable default
-config (`configs/default.py`, `configs/inpainting/inpaint_default.py`); every other
-config of the task overrides that one. The schema is derived from it: a field's type is
-its default's type (`ml_collections` placeholders give the type of a field whose default
-is None, which then also accepts None), and a config must have exactly the default's
-fields. Command-line overrides are type-checked by ml_collections already; config files
+Each task declares its fields, types and defaults once, in its readable base config
+(`configs/base.py`, `configs/inpainting/base.py`); every other config of the task starts
+from it and overrides fields. The schema is derived from it: a field's type is its
+default's type (`ml_collections` placeholders give the type of a field whose default is
+None, which then also accepts None), and a config must have exactly the base's fields
+(groups checked elsewhere, such as the evaluator entries, aside). Command-line overrides are type-checked by ml_collections already; config files
 are checked here. Every error names the field.
 """
 
@@ -37,11 +37,12 @@ def leaves(config: ml_collections.ConfigDict, prefix: str = "") -> Dict[str, Any
   return found
 
 
-def _leaf_types(config: ml_collections.ConfigDict, prefix: str = "") -> Schema:
+def leaf_types(config: ml_collections.ConfigDict, prefix: str = "") -> Schema:
+  """The schema a default config declares: {dotted field: accepted types}."""
   schema = {}
   for key, value in config.items():
     if isinstance(value, ml_collections.ConfigDict):
-      schema.update(_leaf_types(value, f"{prefix}{key}."))
+      schema.update(leaf_types(value, f"{prefix}{key}."))
       continue
     declared = config.get_type(key)
     if declared is type(None):
@@ -53,12 +54,12 @@ def _leaf_types(config: ml_collections.ConfigDict, prefix: str = "") -> Schema:
 
 @functools.cache
 def schema_of(default_config_file: str) -> Schema:
-  """The schema declared by a default config file (path relative to the repository)."""
+  """The schema declared by a base config file (path relative to the repository)."""
   path = os.path.join(REPO_ROOT, default_config_file)
   spec = importlib.util.spec_from_file_location("default_config", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return _leaf_types(module.get_config())
+  return leaf_types(module.get_config())
 
 
 def _type_ok(value: Any, types: Tuple[type, ...]) -> bool:
@@ -72,13 +73,17 @@ def _type_ok(value: Any, types: Tuple[type, ...]) -> bool:
 
 
 def check_fields(config: ml_collections.ConfigDict, schema: Schema,
-                 renamed: Mapping[str, str] | None = None) -> Dict[str, Any]:
+                 renamed: Mapping[str, str] | None = None, prefix: str = "",
+                 checked_elsewhere: Tuple[str, ...] = ()) -> Dict[str, Any]:
   """Checks that `config` has exactly the fields of `schema`, each of its type.
 
-  `renamed` maps retired fields to what replaced them, for a precise error. Returns the
-  fields by dotted name.
+  `renamed` maps retired fields to what replaced them, for a precise error. `prefix` is
+  where `config` sits in the whole config (for messages); fields under the groups
+  `checked_elsewhere` are left to their own checks. Returns the fields by dotted name.
   """
-  given = leaves(config)
+  outside = lambda field: not any(field.startswith(group + ".") for group in checked_elsewhere)
+  given = {field: value for field, value in leaves(config, prefix).items() if outside(field)}
+  schema = {field: types for field, types in schema.items() if outside(field)}
   for field in sorted(given.keys() - schema.keys()):
     if renamed and field in renamed:
       check(False, field, f"was replaced by {renamed[field]}")

@@ -29,9 +29,9 @@ from clu import metric_writers, periodic_actions
 from an_flax.runtime import hardware, mesh as mesh_lib
 from an_flax.runtime.checkpoints import Checkpointer
 from an_flax.runtime.preemption import PreemptionGuard, Preempted
+from an_flax.runtime.step_io import Batch, Metrics, all_finite
 
-Batch = Dict[str, Any]
-Metrics = Dict[str, jax.Array]
+HostBatch = Dict[str, np.ndarray]  # this process's part of a step's batch
 StepFn = Callable[[Any, Batch], Tuple[Any, Metrics]]
 PREFETCH_BATCHES = 2
 
@@ -41,8 +41,7 @@ def every(step: int, period: int) -> bool:
   return period > 0 and step % period == 0
 
 
-def stack_batches(iterator: Iterator[Dict[str, np.ndarray]], count: int
-                  ) -> Iterator[Dict[str, np.ndarray]]:
+def stack_batches(iterator: Iterator[HostBatch], count: int) -> Iterator[HostBatch]:
   """Groups of `count` local batches stacked on a leading axis: one per update of a step."""
   while True:
     batches = [next(iterator) for _ in range(count)]
@@ -57,7 +56,7 @@ class DevicePrefetcher:
   `waited` accumulates the seconds the loop spent blocked in `next`.
   """
 
-  def __init__(self, host_batches: Iterator[Batch], put: Callable[[Batch], Batch],
+  def __init__(self, host_batches: Iterator[HostBatch], put: Callable[[HostBatch], Batch],
                size: int = PREFETCH_BATCHES):
     self._queue: queue.Queue = queue.Queue(maxsize=size)
     self._stop = threading.Event()
@@ -66,7 +65,7 @@ class DevicePrefetcher:
                                     name="device-prefetch")
     self._thread.start()
 
-  def _fill(self, host_batches: Iterator[Batch], put: Callable[[Batch], Batch]) -> None:
+  def _fill(self, host_batches: Iterator[HostBatch], put: Callable[[HostBatch], Batch]) -> None:
     try:
       for batch in host_batches:
         item = (put(batch), None)
@@ -94,21 +93,20 @@ class DevicePrefetcher:
     self._stop.set()
 
 
-def _all_finite(metrics: Metrics) -> jax.Array:
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in metrics.values()])) & (
-      metrics["finite"] >= 1)
+def _healthy(metrics: Metrics) -> jax.Array:
+  return all_finite(metrics) & (metrics["finite"] >= 1)
 
 
 @jax.jit
 def _start_window(metrics: Metrics) -> Dict[str, Any]:
-  bad = ~_all_finite(metrics)
+  bad = ~_healthy(metrics)
   return {"sum": metrics, "count": jnp.ones((), jnp.int32),
           "first_bad": jnp.where(bad, 0, -1).astype(jnp.int32), "at_bad": metrics}
 
 
 @jax.jit
 def _add_to_window(window: Dict[str, Any], metrics: Metrics) -> Dict[str, Any]:
-  first = (window["first_bad"] < 0) & ~_all_finite(metrics)
+  first = (window["first_bad"] < 0) & ~_healthy(metrics)
   return {"sum": jax.tree.map(jnp.add, window["sum"], metrics),
           "count": window["count"] + 1,
           "first_bad": jnp.where(first, window["count"], window["first_bad"]),

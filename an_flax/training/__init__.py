@@ -1,2 +1,2 @@
-"""The class-conditional GAN task: config checks, train state, losses, the sharded step and
-the loop (`trainer.train_and_evaluate`), on the shared runtime (`an_flax.runtime`)."""
+"""The class-conditional GAN task (`task.GanTask`): config checks, train state, losses and
+the sharded step; the shared run (`an_flax.runtime.run`) trains it."""

@@ -4,7 +4,7 @@ Everything a run needs to continue bit-for-bit lives here, so a checkpoint is
 just this pytree. Optax transformations are not state; they are rebuilt from
 the config (`make_optimizers`) and passed to the step. Evaluation restores
 checkpoints through this module (and re-estimates G's BatchNorm statistics
-with `generator_train_apply`), never through the trainer.
+with `generator_train_apply`), never through the task or its step.
 """
 
 from typing import Any, Callable, Tuple
@@ -76,9 +76,25 @@ def make_optimizers(config: ml_collections.ConfigDict
   return adam(optim.g_lr, 1), adam(optim.d_lr, optim.d_steps)
 
 
-def _split(variables: Variables, collections: Tuple[str, ...]) -> Tuple[Variables, Variables]:
+def split_variables(variables: Variables, collections: Tuple[str, ...]
+                    ) -> Tuple[Variables, Variables]:
+  """(params, {collection: ...}) of a network's variables; absent collections are empty."""
   variables = flax.core.unfreeze(variables)
-  return variables.pop("params"), {name: variables.get(name, {}) for name in collections}
+  return variables["params"], {name: variables.get(name, {}) for name in collections}
+
+
+def train_state_from_variables(g_variables: Variables, d_variables: Variables,
+                               g_tx: optax.GradientTransformation,
+                               d_tx: optax.GradientTransformation, rng: jax.Array,
+                               step: int = 0) -> TrainState:
+  """The state of networks with these variables: fresh optimiser states, G_ema = G."""
+  g_params, g_state = split_variables(g_variables, G_STATE_COLLECTIONS)
+  d_params, d_state = split_variables(d_variables, D_STATE_COLLECTIONS)
+  return TrainState(
+      step=jnp.asarray(step, jnp.int32), rng=rng,
+      g_params=g_params, g_state=g_state, d_params=d_params, d_state=d_state,
+      g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
+      ema_params=g_params, ema_state=g_state)
 
 
 def create_train_state(config: ml_collections.ConfigDict, generator: nn.Module,
@@ -90,14 +106,9 @@ def create_train_state(config: ml_collections.ConfigDict, generator: nn.Module,
   z = jnp.zeros((1, config.model.z_dim), jnp.float32)
   labels = jnp.zeros((1,), jnp.int32)
   images = jnp.zeros((1, size, size, 3), jnp.float32)
-  g_params, g_state = _split(generator.init(g_key, z, labels, train=False), G_STATE_COLLECTIONS)
-  d_params, d_state = _split(discriminator.init(d_key, images, labels, train=False),
-                             D_STATE_COLLECTIONS)
-  return TrainState(
-      step=jnp.zeros((), jnp.int32), rng=state_key,
-      g_params=g_params, g_state=g_state, d_params=d_params, d_state=d_state,
-      g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
-      ema_params=g_params, ema_state=g_state)
+  return train_state_from_variables(
+      generator.init(g_key, z, labels, train=False),
+      discriminator.init(d_key, images, labels, train=False), g_tx, d_tx, state_key)
 
 
 def update_ema(ema: Variables, new: Variables, step: jax.Array,

@@ -28,19 +28,13 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
+from an_flax.metrics.preprocess import uint8_to_float
 from an_flax.models import sum_sown_losses
 from an_flax.runtime import mesh as mesh_lib
 from an_flax.runtime import update_loop
+from an_flax.runtime.step_io import Batch, Metrics, all_finite
 from an_flax.training import losses
 from an_flax.training.state import TrainState, generator_train_apply, update_ema
-
-Batch = Dict[str, jax.Array]
-Metrics = Dict[str, jax.Array]
-
-
-def _all_finite(tree: Any) -> jax.Array:
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
-
 
 def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
                     discriminator: nn.Module, g_tx: optax.GradientTransformation,
@@ -74,7 +68,7 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
     z, fake_labels = sample_latents(latent_key, labels.shape[0])
     fake, g_state, _ = generate(g_params, g_state, z, fake_labels, g_key)
     with jax.named_scope("interleave"):
-      real = images.astype(jnp.float32) / 127.5 - 1.0
+      real = uint8_to_float(images)
       # Interleave (not concatenate) real and fake: every device keeps its rows.
       both = jnp.stack([real, jax.lax.stop_gradient(fake)], axis=1).reshape(
           (-1,) + real.shape[1:])
@@ -140,7 +134,7 @@ def make_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
         ema_params=ema_params, ema_state=ema_state)
     metrics = {name: jnp.mean(value) for name, value in d_metrics.items()}
     with jax.named_scope("finite"):
-      finite = _all_finite((g_params, d_params)).astype(jnp.float32)
+      finite = all_finite((g_params, d_params)).astype(jnp.float32)
     metrics.update(g_loss=g_loss, g_orthogonal=orthogonal_weight * g_orthogonal, finite=finite)
     return new_state, metrics
 

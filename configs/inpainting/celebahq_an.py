@@ -6,11 +6,11 @@ CelebA-HQ faces (e.g. 28,000 / 2,000). Centre crop + resize to 256.
 
 import ml_collections
 
-from configs.inpainting import paris_streetview_an
+from configs.inpainting import base
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = paris_streetview_an.get_config()
+  config = base.get_config()
   config.dataset.shuffle_buffer = 28_000
   config.eval.num_examples = 2000
   return config

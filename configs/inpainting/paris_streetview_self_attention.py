@@ -2,10 +2,10 @@
 
 import ml_collections
 
-from configs.inpainting import paris_streetview_an
+from configs.inpainting import base
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = paris_streetview_an.get_config()
+  config = base.get_config()
   config.model.non_local = "self_attention"
   return config

@@ -7,13 +7,9 @@
 
 import ml_collections
 
-from configs import default
-from configs.studiogan import baby_imagenet64_sngan
+from configs import base
+from configs.studiogan import recipes
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = baby_imagenet64_sngan.get_config()
-  config.model.g_spectral_norm = True
-  config.model.g_nonlocal = default.nonlocal_config("self_attention", (32,))
-  config.model.d_nonlocal = default.nonlocal_config("self_attention", (32,))
-  return config
+  return recipes.sagan(recipes.baby_imagenet64(base.get_config()), 32)

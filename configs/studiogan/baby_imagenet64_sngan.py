@@ -9,19 +9,9 @@ ImageNet have the same layout and configs): `--config.dataset.data_dir=DIR`.
 
 import ml_collections
 
-from configs.studiogan import imagenet128_sngan
+from configs import base
+from configs.studiogan import recipes
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = imagenet128_sngan.get_config()
-  config.num_train_steps = 100_000
-  config.dataset.name = "image_folder"
-  config.dataset.image_size = 64
-  config.model.resolution = 64
-  config.model.num_classes = 100
-  config.model.g_multipliers = (16, 8, 4, 2, 1)
-  config.model.d_multipliers = (1, 2, 4, 8, 16)
-  config.optim.g_lr = 1e-4
-  config.optim.d_lr = 4e-4
-  config.optim.d_steps = 1
-  return config
+  return recipes.baby_imagenet64(base.get_config())

@@ -7,16 +7,13 @@ after D's first block (`attn_d_loc: [1]`, 64x64), G 1e-4 / D 4e-4, 1 D step, 1M 
 
 import ml_collections
 
-from configs import default
-from configs.studiogan import imagenet128_sngan
+from configs import base
+from configs.studiogan import recipes
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = imagenet128_sngan.get_config()
+  config = recipes.sagan(recipes.imagenet128(base.get_config()), 64)
   config.num_train_steps = 1_000_000
-  config.model.g_spectral_norm = True
-  config.model.g_nonlocal = default.nonlocal_config("self_attention", (64,))
-  config.model.d_nonlocal = default.nonlocal_config("self_attention", (64,))
   config.optim.g_lr = 1e-4
   config.optim.d_lr = 4e-4
   config.optim.d_steps = 1

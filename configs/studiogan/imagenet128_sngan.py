@@ -11,31 +11,9 @@ ReLU(x). docs/studiogan.md has the table of what differs from `imagenet128_sngan
 
 import ml_collections
 
-from configs import imagenet128_sngan
-
-
-def studiogan_layers(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """StudioGAN's layers (`src/utils/ops.py`) and optimiser constants (`src/config.py`)."""
-  config.model.spectral_form = "torch"  # torch.nn.utils.spectral_norm, eps 1e-6
-  config.model.init = "orthogonal"  # MODEL.g_init = d_init = 'ortho'
-  config.model.g_bn_epsilon = 1e-4  # ops.batchnorm_2d
-  config.model.g_cbn_form = "one_plus"  # ops.ConditionalBatchNorm2d
-  config.model.d_activated_shortcut = True  # DiscBlock's in-place ReLU reaches x0
-  config.optim.b2 = 0.999
-  config.optim.eps = 1e-6  # define_optimizer's Adam eps outside StyleGAN
-  config.optim.lr_decay = "none"
-  config.optim.decay_start = 0
-  config.ema.decay = 0.0  # MODEL.apply_g_ema = False: G_ema is G
-  config.ema.start_step = 0
-  return config
+from configs import base
+from configs.studiogan import recipes
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = studiogan_layers(imagenet128_sngan.get_config())
-  config.batch_size = 256
-  config.num_train_steps = 500_000
-  config.optim.g_lr = 5e-5
-  config.optim.d_lr = 2e-4
-  config.optim.b1 = 0.0
-  config.optim.d_steps = 2
-  return config
+  return recipes.imagenet128(base.get_config())

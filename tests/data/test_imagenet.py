@@ -89,7 +89,7 @@ def test_tiny_tar_gives_correct_labels_and_centre_crops(imagenet):
 
 def test_train_iterator_yields_uint8_batches(imagenet):
   config, _, _ = imagenet
-  batch = next(input_pipeline.create_train_iterator(config, start_step=3))
+  batch = next(input_pipeline.create_train_iterator(config, start_batch=3))
   assert batch['image'].shape == (8, 32, 32, 3) and batch['image'].dtype == np.uint8
   assert batch['label'].shape == (8,) and batch['label'].dtype == np.int32
   assert set(batch['label']) <= set(SYNSET_COLORS)
@@ -147,7 +147,8 @@ def test_cifar10_is_never_downloaded(tmp_path, make_config):
 
 def test_short_training_run_consumes_the_tiny_tar(imagenet, tmp_path):
   """train.py's loop on the real imagenet2012 builder: two G steps, one checkpoint."""
-  from an_flax.training.trainer import train_and_evaluate  # imports the trainer only here
+  from an_flax.runtime import run  # the run and the task only here
+  from an_flax.training.task import GanTask
   from training.helpers import TINY, override
   from configs import default
 
@@ -157,6 +158,6 @@ def test_short_training_run_consumes_the_tiny_tar(imagenet, tmp_path):
       "dataset.name": "imagenet2012", "dataset.data_dir": data_config.dataset.data_dir,
       "dataset.manual_dir": data_config.dataset.manual_dir, "dataset.cache": False,
       "dataset.shuffle_buffer": 16})
-  state = train_and_evaluate(config, str(tmp_path / 'run'))
+  state = run.run_training(GanTask(config), str(tmp_path / 'run'))
   assert int(state.step) == 2
   assert (tmp_path / 'run' / 'checkpoints' / '2').is_dir()

@@ -20,9 +20,9 @@ def reference_files(run_eval, tmp_path_factory, inception_weights, data_dir):
   folder = tmp_path_factory.mktemp("reference")
   paths = {"reference_stats": str(folder / "shapes_test.npz"),
            "reference_class_stats": str(folder / "shapes_test_classes.npz")}
-  run_eval("--mode=reference", f"--config.eval.inception_weights={inception_weights}",
+  run_eval("--mode=reference", f"--config.evals.fid.inception_weights={inception_weights}",
            f"--config.dataset.data_dir={data_dir}",
-           *(f"--config.eval.{k}={v}" for k, v in paths.items()))
+           *(f"--config.evals.fid.{k}={v}" for k, v in paths.items()))
   return paths
 
 
@@ -47,13 +47,16 @@ def test_reference_mode_writes_statistics_and_provenance(reference_files, incept
 
 def test_metrics_mode_records_the_protocol(run_eval, reference_files, inception_weights, workdir,
                                           checkpoint_steps):
-  result = run_eval(f"--workdir={workdir}", f"--config.eval.inception_weights={inception_weights}",
-                    f"--config.eval.reference_stats={reference_files['reference_stats']}",
-                    "--config.eval.truncation=1.5")
+  result = run_eval(f"--workdir={workdir}", "--evals=fid",
+                    f"--config.evals.fid.inception_weights={inception_weights}",
+                    f"--config.evals.fid.reference_stats={reference_files['reference_stats']}",
+                    "--config.sampling.truncation=1.5")
   newest = max(checkpoint_steps)
   with open(os.path.join(workdir, f"eval_{newest}.json")) as f:
     record = json.load(f)
-  results = record["results"]
+  assert list(record["evals"]) == ["fid"]
+  report = record["evals"]["fid"]
+  results = report["results"]
   assert math.isfinite(results["fid"]) and results["fid"] >= 0
   assert results["is_mean"] >= 1 and results["is_std"] >= 0
   assert "FID" in result.stdout and f"{results['fid']:.2f}" in result.stdout
@@ -62,23 +65,23 @@ def test_metrics_mode_records_the_protocol(run_eval, reference_files, inception_
   assert record["generator"] == "G_ema"
   assert record["standing_stats"]["batches"] == 2
   assert record["truncation"] == 1.5
-  assert record["num_samples"] == 40 and record["is_splits"] == 4
-  inception = record["inception"]
+  assert report["num_samples"] == 40 and report["is_splits"] == 4
+  inception = report["inception"]
   assert inception["weights"] == os.path.abspath(inception_weights)
   assert inception["sha256"] == sha256_of(inception_weights)
   assert len(inception["source_sha256"]) == 64
   assert "bilinear" in inception["resize"] and "without antialiasing" in inception["resize"]
   assert "uint8" in inception["resize"] and inception["input_size"] == 75
-  assert record["reference_stats"]["path"] == os.path.abspath(reference_files["reference_stats"])
-  assert record["reference_stats"]["dataset"] == "symmetric_shapes"
-  assert record["reference_stats"]["split"] == "test[:90]"
-  assert record["reference_class_stats"] is None and "intra_fid" not in results
+  assert report["reference_stats"]["path"] == os.path.abspath(reference_files["reference_stats"])
+  assert report["reference_stats"]["dataset"] == "symmetric_shapes"
+  assert report["reference_stats"]["split"] == "test[:90]"
+  assert report["reference_class_stats"] is None and "intra_fid" not in results
 
 
 def test_samples_mode_writes_sheets_and_npz(run_eval, workdir, checkpoint_steps, tiny_config):
   run_eval("--mode=samples", f"--workdir={workdir}", f"--checkpoint_step={checkpoint_steps[0]}")
   folder = pathlib.Path(workdir) / f"samples_{checkpoint_steps[0]}"
-  classes = tiny_config.eval.sample_classes
+  classes = tiny_config.sampling.sample_classes
   for name in [f"class_{c}.png" for c in classes] + [
       "classes.png", "interp_z.png", "interp_class.png"]:
     with Image.open(folder / name) as image:

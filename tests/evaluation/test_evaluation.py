@@ -1,5 +1,5 @@
-"""Sharded sampling, streamed FID/IS/intra-FID, the training-loop FID and the errors for
-missing files. A cheap 4-feature stand-in for the Inception network keeps the Frechet
+"""Sharded sampling, streamed FID/IS/intra-FID, the inception evaluator in training and in
+eval.py, and the errors for missing files. A cheap 4-feature stand-in for the Inception network keeps the Frechet
 distances fast; the real network runs in test_eval_main.py."""
 
 import json
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from an_flax import metrics
-from an_flax.evaluation import evaluate, in_training, restore, samples
+from an_flax.evaluation import evaluate, evaluators, restore, samples
+from an_flax.evaluation.evaluators import inception
 from an_flax.evaluation.generate import Sampler, sample_z, uniform_labels
 from an_flax.models import build_models
 from an_flax.runtime import mesh as mesh_lib
@@ -72,7 +73,7 @@ def test_streamed_scores_equal_direct_computation(setup):
   key, num_classes = jax.random.PRNGKey(3), config.model.num_classes
   reference = _fake_statistics(0)
   labels = uniform_labels(40, num_classes, seed=1)
-  scores = evaluate.fid_and_inception_score(sampler, variables, _fake_extract, labels, key,
+  scores = inception.fid_and_inception_score(sampler, variables, _fake_extract, labels, key,
                                             reference, is_splits=4)
   images = np.concatenate([b for b, _ in sampler.stream(variables, labels, key)])
   stats, logits = metrics.compute_statistics([images], _fake_extract, keep_logits=True)
@@ -82,7 +83,7 @@ def test_streamed_scores_equal_direct_computation(setup):
 
   # 6 per class over batches of 16: classes straddle batches.
   class_reference = {c: _fake_statistics(c) for c in range(num_classes)}
-  mean, per_class = evaluate.streamed_intra_fid(sampler, variables, _fake_extract,
+  mean, per_class = inception.streamed_intra_fid(sampler, variables, _fake_extract,
                                                 num_classes, 6, key, class_reference)
   class_labels = np.repeat(np.arange(num_classes), 6)
   images = np.concatenate([b for b, _ in sampler.stream(variables, class_labels, key)])
@@ -95,23 +96,28 @@ def test_streamed_scores_equal_direct_computation(setup):
     assert per_class[c] == pytest.approx(expected[c])
 
 
+def _training_evaluators(config, mesh):
+  return evaluators.build(config, mesh, build_models(config.model)[0], training=True)
+
+
 def test_training_fid_scores_g_ema(setup, inception_weights, tmp_path, monkeypatch):
   config, mesh, _, state, _ = setup
   monkeypatch.setattr(metrics, "make_feature_extractor", lambda *_, **__: _fake_extract)
   path = str(tmp_path / "reference.npz")
   metrics.save_statistics(path, _fake_statistics(0))
-  config.eval.inception_weights, config.eval.reference_stats = inception_weights, path
-  config.eval.fid_every_steps = 5
-  [training_fid] = in_training.evaluators_from_config(config)
+  config.evals.fid.update(inception_weights=inception_weights, reference_stats=path,
+                          every_steps=5)
+  [training_fid] = _training_evaluators(config, mesh)
   assert training_fid.every_steps == 5
   g_ema = lambda state: {"params": state.ema_params, **state.ema_state}
   scores = training_fid(g_ema(state))
-  assert set(scores) == {"fid", "inception_score"}
-  assert np.isfinite(scores["fid"]) and scores["fid"] >= 0 and scores["inception_score"] >= 1
+  assert set(scores) == {"fid/fid", "fid/inception_score"}
+  assert np.isfinite(scores["fid/fid"]) and scores["fid/fid"] >= 0
+  assert scores["fid/inception_score"] >= 1
   assert training_fid(g_ema(state)) == scores  # same z and labels every time
   halve = lambda tree: jax.tree.map(lambda x: 0.5 * x, tree)
-  assert training_fid(g_ema(state.replace(ema_params=halve(state.ema_params))))["fid"] != (
-      scores["fid"])
+  assert training_fid(g_ema(state.replace(ema_params=halve(state.ema_params))))["fid/fid"] != (
+      scores["fid/fid"])
 
 
 def test_evaluate_checkpoint_with_intra_fid(setup, workdir, inception_weights, tmp_path,
@@ -120,36 +126,38 @@ def test_evaluate_checkpoint_with_intra_fid(setup, workdir, inception_weights, t
   monkeypatch.setattr(metrics, "make_feature_extractor", lambda *_, **__: _fake_extract)
   run = str(tmp_path / "run")
   shutil.copytree(os.path.join(workdir, "checkpoints"), os.path.join(run, "checkpoints"))
-  config.eval.inception_weights = inception_weights
-  config.eval.reference_stats = str(tmp_path / "reference.npz")
-  config.eval.reference_class_stats = str(tmp_path / "classes.npz")
-  config.eval.standing_stats_batches = 0
-  metrics.save_statistics(config.eval.reference_stats, _fake_statistics(0))
-  metrics.save_class_statistics(config.eval.reference_class_stats,
+  fid = config.evals.fid
+  fid.update(inception_weights=inception_weights,
+             reference_stats=str(tmp_path / "reference.npz"),
+             reference_class_stats=str(tmp_path / "classes.npz"))
+  config.sampling.standing_stats_batches = 0
+  metrics.save_statistics(fid.reference_stats, _fake_statistics(0))
+  metrics.save_class_statistics(fid.reference_class_stats,
                                 {c: _fake_statistics(c) for c in range(10)})
-  record = evaluate.evaluate_checkpoint(config, run, step=1)
+  record = evaluate.evaluate_checkpoint(config, run, step=1, names=["fid"])
   with open(os.path.join(run, "eval_1.json")) as f:
     assert json.load(f) == json.loads(json.dumps(record))
   assert record["step"] == 1 and record["standing_stats"] is None
-  assert record["samples_per_class"] == 4 and len(record["per_class_fid"]) == 10
-  assert record["results"]["intra_fid"] == pytest.approx(
-      np.mean(list(record["per_class_fid"].values())))
-  assert record["reference_class_stats"]["path"] == config.eval.reference_class_stats
-  assert record["reference_class_stats"]["split"] == "test[:90]"
+  report = record["evals"]["fid"]
+  assert report["samples_per_class"] == 4 and len(report["per_class_fid"]) == 10
+  assert report["results"]["intra_fid"] == pytest.approx(
+      np.mean(list(report["per_class_fid"].values())))
+  assert report["reference_class_stats"]["path"] == fid.reference_class_stats
+  assert report["reference_class_stats"]["split"] == "test[:90]"
 
 
 def test_missing_reference_statistics_fail_before_restoring(inception_weights, tmp_path,
                                                             tiny_config):
-  tiny_config.eval.inception_weights = inception_weights
+  tiny_config.evals.fid.inception_weights = inception_weights
   missing = str(tmp_path / "imagenet_train.npz")
   for path, problem in (("", "is not set"), (missing, missing)):
-    tiny_config.eval.reference_stats = path
+    tiny_config.evals.fid.reference_stats = path
     with pytest.raises(FileNotFoundError) as error:
-      evaluate.evaluate_checkpoint(tiny_config, str(tmp_path / "no_run"),
+      evaluate.evaluate_checkpoint(tiny_config, str(tmp_path / "no_run"), names=["fid"],
                                    reference_command="python eval.py --config=c.py "
                                    "--mode=reference")
     message = str(error.value)
-    assert "config.eval.reference_stats" in message and problem in message
+    assert "config.evals.fid.reference_stats" in message and problem in message
     assert "python eval.py --config=c.py --mode=reference" in message
 
 
@@ -157,20 +165,20 @@ def test_missing_reference_statistics_fail_before_restoring(inception_weights, t
 def test_missing_weights_fail_first(training, tmp_path, tiny_config):
   """The error names the file and the config field, before any checkpoint is touched."""
   missing = tmp_path / "nowhere" / "inception_fid.npz"
-  tiny_config.eval.inception_weights = str(missing)
+  tiny_config.evals.fid.update(inception_weights=str(missing), every_steps=3)
   with pytest.raises(metrics.InceptionWeightsError) as error:
     if training:
-      in_training.TrainingFID(tiny_config)
+      _training_evaluators(tiny_config, mesh_lib.create_mesh())
     else:
-      evaluate.evaluate_checkpoint(tiny_config, str(tmp_path / "no_run"))
+      evaluate.evaluate_checkpoint(tiny_config, str(tmp_path / "no_run"), names=["fid"])
   message = str(error.value)
-  assert str(missing) in message and "config.eval.inception_weights" in message
+  assert str(missing) in message and "config.evals.fid.inception_weights" in message
   assert "pt_inception-2015-12-05-6726825d.pth" in message
 
 
 def test_no_training_evaluators_when_every_period_is_off(tiny_config):
-  tiny_config.eval.fid_every_steps = tiny_config.eval.shapes_every_steps = 0
-  assert in_training.evaluators_from_config(tiny_config) == []
+  assert all(entry.every_steps == 0 for entry in tiny_config.evals.values())
+  assert _training_evaluators(tiny_config, mesh_lib.create_mesh()) == []
 
 
 def test_blended_class_tables_interpolate_between_the_classes(setup):

@@ -21,10 +21,11 @@ def _extract(images):
 
 def test_reference_statistics_equal_direct_computation(tiny_config, data_dir, tmp_path):
   tiny_config.dataset.data_dir = data_dir
-  tiny_config.eval.reference_stats = str(tmp_path / "out" / "ref.npz")
-  tiny_config.eval.reference_class_stats = str(tmp_path / "out" / "ref_classes.npz")
-  options = tiny_config.eval
-  provenance = reference.compute_reference(tiny_config, _extract, {"weights": "w"})
+  options = tiny_config.evals.fid
+  options.reference_stats = str(tmp_path / "out" / "ref.npz")
+  options.reference_class_stats = str(tmp_path / "out" / "ref_classes.npz")
+  provenance = reference.compute_reference(tiny_config, options, "evals.fid", _extract,
+                                           {"weights": "w"})
 
   images, labels = [], []
   for batch in input_pipeline.create_eval_dataset(tiny_config, "test[:90]", 16):
@@ -53,5 +54,5 @@ def test_reference_statistics_equal_direct_computation(tiny_config, data_dir, tm
 
 
 def test_missing_reference_path_is_an_error(tiny_config):
-  with pytest.raises(ValueError, match="config.eval.reference_stats"):
-    reference.compute_reference(tiny_config, _extract, {})
+  with pytest.raises(ValueError, match=r"config\.evals\.fid\.reference_stats is not set"):
+    reference.compute_reference(tiny_config, tiny_config.evals.fid, "evals.fid", _extract, {})

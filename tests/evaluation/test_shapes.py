@@ -1,5 +1,5 @@
-"""The shapes metrics end to end: against the real test split, in training, in
-`evaluate_checkpoint`, and the configs that switch them on or must not."""
+"""The shapes metrics end to end: against the real test split, as an evaluator in training
+and in `evaluate_checkpoint`, and the configs that use them or must not."""
 
 import importlib
 import json
@@ -11,8 +11,10 @@ import jax
 import numpy as np
 import pytest
 
-from an_flax.evaluation import evaluate, in_training, options, restore, shapes
+from an_flax.evaluation import evaluate, evaluators, restore, shapes_metrics
+from an_flax.evaluation.evaluators import shapes
 from an_flax.evaluation.generate import uniform_labels
+from an_flax.models import build_models
 from an_flax.runtime import mesh as mesh_lib
 
 SCORES = {"frechet_distance", "class_accuracy", "precision", "recall", "density", "coverage",
@@ -21,7 +23,6 @@ SCORES = {"frechet_distance", "class_accuracy", "precision", "recall", "density"
 
 @pytest.fixture
 def shapes_config(tiny_config, data_dir):
-  tiny_config.eval.feature_network = "shapes"
   tiny_config.dataset.data_dir = data_dir
   return tiny_config
 
@@ -31,8 +32,8 @@ def real_metrics(make_tiny_config, data_dir):
   """(ShapesMetrics, the real test images, their labels)."""
   config = make_tiny_config()
   config.dataset.data_dir = data_dir
-  built = shapes.ShapesMetrics(config, mesh_lib.create_mesh())
-  return (built, *shapes.read_split(config, shapes.SPLIT, 16))
+  built = shapes_metrics.ShapesMetrics(config, mesh_lib.create_mesh())
+  return (built, *shapes_metrics.read_split(config, shapes_metrics.SPLIT, 16))
 
 
 class _RealImages:
@@ -71,9 +72,11 @@ def test_real_test_images_score_as_the_reference(real_metrics):
 
 
 def test_training_shapes_scores_g_ema(shapes_config, workdir):
-  shapes_config.eval.update(dict(feature_network="inception", shapes_every_steps=5))
-  [evaluator] = in_training.evaluators_from_config(shapes_config)
-  assert isinstance(evaluator, in_training.TrainingShapes) and evaluator.every_steps == 5
+  shapes_config.evals.shapes.every_steps = 5
+  mesh = mesh_lib.create_mesh()
+  [evaluator] = evaluators.build(shapes_config, mesh, build_models(shapes_config.model)[0],
+                                 training=True)
+  assert isinstance(evaluator, shapes.Evaluator) and evaluator.every_steps == 5
   state, _, _ = restore.restore_train_state(shapes_config, workdir, mesh_lib.create_mesh())
   g_ema = lambda state: {"params": state.ema_params, **state.ema_state}
   scores = evaluator(g_ema(state))
@@ -92,11 +95,13 @@ def test_evaluate_checkpoint_records_the_shapes_protocol(shapes_config, workdir,
                                                          capsys):
   run = str(tmp_path / "run")
   shutil.copytree(os.path.join(workdir, "checkpoints"), os.path.join(run, "checkpoints"))
-  shapes_config.eval.standing_stats_batches = 0
-  record = evaluate.evaluate_checkpoint(shapes_config, run, step=1)
+  shapes_config.sampling.standing_stats_batches = 0
+  full = evaluate.evaluate_checkpoint(shapes_config, run, step=1, names=["shapes"])
   with open(os.path.join(run, "eval_1.json")) as f:
-    assert json.load(f) == json.loads(json.dumps(record))
-  assert record["feature_network"] == "shapes" and record["step"] == 1
+    assert json.load(f) == json.loads(json.dumps(full))
+  assert full["step"] == 1
+  record = full["evals"]["shapes"]
+  assert record["type"] == "shapes"
   assert set(record["results"]) == SCORES and record["num_samples"] == 40
   classifier = record["shapes_classifier"]
   assert classifier["weights"].endswith("shapes_classifier_32x32.npz")
@@ -113,39 +118,35 @@ def test_evaluate_checkpoint_records_the_shapes_protocol(shapes_config, workdir,
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"feature_network": "vgg"}, "config.eval.feature_network: unknown 'vgg'"),
-    ({"feature_network": "shapes", "shapes_num_samples": 5},
-     "config.eval.shapes_num_samples: must be at least 6"),
+    ({"type": "vgg"}, r"config\.evals\.shapes\.type: unknown evaluator 'vgg'"),
+    ({"num_samples": 5}, r"config\.evals\.shapes\.num_samples: must be at least 6"),
 ])
 def test_bad_shapes_fields_are_named(shapes_config, fields, message):
-  shapes_config.eval.update(fields)
+  shapes_config.evals.shapes.update(fields)
   with pytest.raises(ValueError, match=message):
-    options.check_eval_config(shapes_config)
+    evaluators.check(shapes_config)
 
 
-@pytest.mark.parametrize("field", ["feature_network", "shapes_every_steps"])
-def test_shapes_metrics_refuse_other_data(shapes_config, field):
+def test_shapes_metrics_refuse_other_data(shapes_config):
   shapes_config.dataset.name = "cifar10"
-  shapes_config.eval.feature_network = "inception"
-  shapes_config.eval[field] = "shapes" if field == "feature_network" else 10
-  with pytest.raises(ValueError, match=f"config.eval.{field}: the shapes metrics need "
-                                       "dataset.name='symmetric_shapes'"):
-    options.check_eval_config(shapes_config)
+  with pytest.raises(ValueError, match=r"config\.evals\.shapes\.type: the shapes metrics "
+                                       "need dataset.name='symmetric_shapes'"):
+    evaluators.check(shapes_config)
 
 
 ROOT = pathlib.Path(__file__).parents[2]
 CONFIGS = sorted(".".join(path.relative_to(ROOT).with_suffix("").parts)
                  for path in (ROOT / "configs").rglob("*.py")
-                 if "inpainting" not in path.parts and path.name != "__init__.py")
+                 if "inpainting" not in path.parts and path.name != "recipes.py")
 
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_only_configs_on_the_shapes_data_use_the_shapes_network(name):
   config = importlib.import_module(name).get_config()
-  options.check_eval_config(config)
+  evaluators.check(config)
+  types = {entry.type for entry in config.evals.values()}
   if config.dataset.name != "symmetric_shapes":
-    assert config.eval.feature_network == "inception"
-    assert config.eval.shapes_every_steps == 0
+    assert types == {"inception"}
   if name == "configs.default":  # scores itself every few hundred steps, and at the end
-    assert config.eval.feature_network == "shapes"
-    assert 0 < config.eval.shapes_every_steps < config.num_train_steps
+    assert types == {"shapes"}
+    assert 0 < config.evals.shapes.every_steps < config.num_train_steps

@@ -59,8 +59,8 @@ def test_train_step_with_id_mrf_traces():
   config.loss.id_mrf_weight = 0.05
   generator, critics = steps.build_models(config)
   g_tx, d_tx = steps.make_optimizers(config)
-  state = jax.eval_shape(lambda: steps.create_state(config, generator, critics,
-                                                               g_tx, d_tx))
+  state = jax.eval_shape(lambda: steps.create_state(config, generator, critics, g_tx, d_tx,
+                                                    jax.random.PRNGKey(0)))
   vgg = jax.eval_shape(VGG19Features().init, jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 3)))
   mesh = mesh_lib.create_mesh()
   step = steps.make_train_step(config, generator, critics, g_tx, d_tx, mesh)

@@ -2,7 +2,9 @@
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 
@@ -11,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from an_flax.inpainting import evaluation, fill, steps, trainer
-from an_flax.runtime import preemption
+from an_flax.inpainting import evaluation, fill, steps
+from an_flax.inpainting.task import InpaintingTask
+from an_flax.runtime import preemption, run
 from configs.inpainting import inpaint_default
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -54,11 +57,11 @@ def trained(tmp_path_factory):
   with pytest.MonkeyPatch.context() as patch:
     patch.setattr(preemption.PreemptionGuard, "should_stop", signalled_at_step_2)
     with pytest.raises(preemption.Preempted, match="saved a checkpoint of step 2"):
-      trainer.train_inpainting_and_evaluate(config, workdir)
+      run.run_training(InpaintingTask(config), workdir)
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2"]
-  resumed = trainer.train_inpainting_and_evaluate(config, workdir)
+  resumed = run.run_training(InpaintingTask(config), workdir)
   assert int(np.asarray(resumed.step)) == config.num_train_steps
-  straight = trainer.train_inpainting_and_evaluate(config, reference)
+  straight = run.run_training(InpaintingTask(config), reference)
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed), jax.device_get(straight))
   return config, workdir
 
@@ -150,3 +153,46 @@ def test_fill_command_line(trained, tmp_path):
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
   assert bad.returncode == 1 and "inpaint.py: error: The mask" in bad.stderr
   assert "not binary" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def test_evaluate_in_two_processes_equals_one(trained, tmp_path):
+  """`inpaint.py evaluate` as two processes of one host each: every process takes part in
+  the collectives (the picture's gather included), process 0 writes the same scores as one
+  process computes. A collective run by process 0 alone aborts both (status 134 on gloo)."""
+  config, workdir = trained
+  copy = tmp_path / "run"
+  shutil.copytree(os.path.join(workdir, "checkpoints"), copy / "checkpoints")
+  expected = evaluation.evaluate(config, str(copy))["results"]
+  os.remove(copy / "eval" / "step_000004.json")
+  overrides = [f"--config.{k}={v}" for k, v in (
+      ("dataset.image_size", 32), ("dataset.shuffle_buffer", 64), ("model.width", 4),
+      ("model.critic_width", 4), ("batch_size", 8), ("eval.batch_size", 8),
+      ("eval.num_examples", 16), ("dataset.data_dir", config.dataset.data_dir))]
+  address = f"127.0.0.1:{_free_port()}"
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2",
+         "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+  processes = [subprocess.Popen(
+      [sys.executable, "inpaint.py", "evaluate", "--config",
+       "configs/inpainting/inpaint_default.py", "--workdir", str(copy), *overrides,
+       f"--coordinator_address={address}", "--num_processes=2", f"--process_id={i}"],
+      cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+      for i in range(2)]
+  try:
+    logs = [p.communicate(timeout=400)[0] for p in processes]
+  finally:
+    for p in processes:
+      p.kill()
+  assert [p.returncode for p in processes] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+  with open(copy / "eval" / "step_000004.json") as f:
+    results = json.load(f)["results"]
+  assert results.keys() == expected.keys()
+  for kind, scores in expected.items():
+    for name, value in scores.items():
+      assert results[kind][name] == pytest.approx(value, rel=1e-5), (kind, name)
+  assert os.path.isfile(copy / "eval" / "step_000004_centered.png")

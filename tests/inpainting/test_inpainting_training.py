@@ -40,7 +40,8 @@ def test_step_updates_both_networks_and_eight_devices_match_one():
   config = tiny_config()
   generator, critics = steps.build_models(config)
   sgd = optax.sgd(1e-3)
-  state = jax.jit(lambda: steps.create_state(config, generator, critics, sgd, sgd))()
+  state = jax.jit(lambda: steps.create_state(config, generator, critics, sgd, sgd,
+                                                jax.random.PRNGKey(config.seed)))()
   images = jax.random.randint(jax.random.PRNGKey(5), (3, 8, 32, 32, 3), 0, 256).astype(jnp.uint8)
   host_state = jax.tree.map(np.asarray, state)
 
@@ -90,7 +91,8 @@ def test_scanned_and_unrolled_critic_updates_give_the_same_step():
   config = tiny_config()
   generator, critics = steps.build_models(config)
   adam = optax.adam(1e-3)
-  state = jax.jit(lambda: steps.create_state(config, generator, critics, adam, adam))()
+  state = jax.jit(lambda: steps.create_state(config, generator, critics, adam, adam,
+                                                jax.random.PRNGKey(config.seed)))()
   host_state = jax.tree.map(np.asarray, state)
   images = jax.random.randint(jax.random.PRNGKey(7), (3, 8, 32, 32, 3), 0, 256).astype(jnp.uint8)
   mesh = Mesh(np.asarray(jax.devices()[:1]), (mesh_lib.DATA_AXIS,))

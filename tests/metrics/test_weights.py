@@ -19,23 +19,24 @@ from an_flax.metrics.weights import (
 EXPECTED_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
 
-def assert_explains_how_to_get_weights(message: str) -> None:
+def assert_explains_how_to_get_weights(message: str, field: str = "--inception_weights"
+                                       ) -> None:
   assert EXPECTED_FILE in message
-  assert "config.eval.inception_weights" in message
+  assert f"set {field} to" in message
   assert "python -m an_flax.metrics.convert_inception_weights" in message
 
 
 def test_missing_file_names_expected_file_and_path(tmp_path):
   path = tmp_path / "nowhere" / "inception_fid.npz"
   with pytest.raises(InceptionWeightsError) as e:
-    load_inception_variables(path)
+    load_inception_variables(path, "config.evals.fid.inception_weights")
   assert os.path.abspath(path) in str(e.value)
-  assert_explains_how_to_get_weights(str(e.value))
+  assert_explains_how_to_get_weights(str(e.value), "config.evals.fid.inception_weights")
 
 
-def test_unset_path_says_config_is_unset():
-  with pytest.raises(InceptionWeightsError, match="config.eval.inception_weights unset"):
-    load_inception_variables(None)
+def test_unset_path_says_which_field_is_unset():
+  with pytest.raises(InceptionWeightsError, match="config.evals.fid.inception_weights unset"):
+    load_inception_variables(None, "config.evals.fid.inception_weights")
 
 
 def test_pth_passed_to_loader_asks_for_conversion(tmp_path):

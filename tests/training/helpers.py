@@ -21,18 +21,13 @@ TINY = {
     "model.g_multipliers": (4, 4, 2, 1), "model.d_multipliers": (1, 2, 4, 4),
     "ema.start_step": 2, "log_every_steps": 2, "checkpoint.every_steps": 2,
     "sample_every_steps": 0, "layout_every_steps": 0,
-    "eval.shapes_every_steps": 0,  # tests/evaluation score the shapes metrics
+    "evals.shapes.every_steps": 0,  # tests/evaluation score the shapes metrics
 }
 
 
 def override(config: ml_collections.ConfigDict, values: Dict[str, Any]) -> ml_collections.ConfigDict:
   """Sets dotted fields, as `--config.a.b=v` would."""
-  for path, value in values.items():
-    *parents, leaf = path.split(".")
-    node = config
-    for key in parents:
-      node = node[key]
-    node[leaf] = value
+  config.update_from_flattened_dict(values)
   return config
 
 
@@ -61,14 +56,20 @@ def subprocess_env(compile_cache: str, num_devices: int = 1, fast_compile: bool 
   return env
 
 
+DEFAULT_CONFIG = os.path.join(REPO, "configs", "default.py")
+# The default config with an inception evaluator `fid` beside `shapes`.
+WITH_FID_CONFIG = os.path.join(REPO, "tests", "evaluation", "tiny_config.py")
+
+
 def start_training(workdir: str, data_dir: str, compile_cache: str, *extra: str,
                    num_devices: int = 1, log_path: str | None = None,
-                   env: Dict[str, str] | None = None, script: str = "train.py"
-                   ) -> subprocess.Popen:
+                   env: Dict[str, str] | None = None, script: str = "train.py",
+                   config_file: str = DEFAULT_CONFIG) -> subprocess.Popen:
   """`python train.py` (or `script`, relative to the repository, with its flags) on the tiny
-  default config, output to `log_path` (or a pipe), in `env` (default: `subprocess_env`)."""
+  default config (or `config_file` made tiny), output to `log_path` (or a pipe), in `env`
+  (default: `subprocess_env`)."""
   command = [sys.executable, os.path.join(REPO, script),
-             f"--config={os.path.join(REPO, 'configs', 'default.py')}", f"--workdir={workdir}",
+             f"--config={config_file}", f"--workdir={workdir}",
              *as_flags(TINY), f"--config.dataset.data_dir={data_dir}", *extra]
   output = open(log_path, "w") if log_path else subprocess.PIPE
   return subprocess.Popen(command, cwd=REPO, env=env or subprocess_env(compile_cache, num_devices),

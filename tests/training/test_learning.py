@@ -20,7 +20,7 @@ THRESHOLD = 0.28
 LEARNING = {
     "batch_size": 16, "num_train_steps": STEPS, "ema.start_step": 0, "ema.decay": 0.9,
     "log_every_steps": 100, "checkpoint.every_steps": STEPS,
-    "eval.shapes_every_steps": STEPS, "eval.shapes_num_samples": 500,
+    "evals.shapes.every_steps": STEPS, "evals.shapes.num_samples": 500,
 }
 
 

@@ -5,6 +5,7 @@ Every run is a subprocess on the tiny default config over the embedded
 dataset. They share a persistent XLA cache, so each program compiles once.
 """
 
+import importlib.util
 import os
 import re
 import signal
@@ -17,13 +18,12 @@ import numpy as np
 import pytest
 
 from an_flax import metrics
-from an_flax.evaluation.in_training import TrainingFID
-from an_flax.models import build_models
-from an_flax.runtime import mesh as mesh_lib
+from an_flax.evaluation import evaluators
+from an_flax.runtime import mesh as mesh_lib, run
 from an_flax.runtime.checkpoints import Checkpointer
 from an_flax.runtime.preemption import PREEMPTED_EXIT_CODE
-from an_flax.training.trainer import restore_or_initialize
-from training.helpers import start_training, tiny_config
+from an_flax.training.task import GanTask
+from training.helpers import TINY, WITH_FID_CONFIG, override, start_training, tiny_config
 
 STEPS = 24
 EVERY = 4
@@ -120,14 +120,19 @@ def test_interrupted_run_resumes_to_the_same_state_and_divergence_stops(
 
 def _restore(config, workdir):
   """The newest checkpoint of `workdir`, restored in this process (8 devices)."""
-  generator, discriminator = build_models(config.model)
   checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep,
                               read_only=True)
   try:
-    return restore_or_initialize(config, mesh_lib.create_mesh(), generator, discriminator,
-                                 checkpointer)[0]
+    return run.restore_or_initialize(GanTask(config), mesh_lib.create_mesh(), checkpointer)[0]
   finally:
     checkpointer.close()
+
+
+def _load(path: str):
+  spec = importlib.util.spec_from_file_location("config_file", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
 
 
 def _free_port() -> int:
@@ -138,7 +143,7 @@ def _free_port() -> int:
 
 def _logged_fids(log: str) -> dict[int, float]:
   return {int(step): float(fid) for step, fid in
-          re.findall(r"Step (\d+): fid ([-+.e0-9]+), inception_score", log)}
+          re.findall(r"Step (\d+): fid/fid ([-+.e0-9]+), fid/inception_score", log)}
 
 
 def test_two_processes_agree_and_their_checkpoint_restores_in_one(
@@ -149,37 +154,40 @@ def test_two_processes_agree_and_their_checkpoint_restores_in_one(
   # With a zero reference covariance the matrix under the sqrtm is 0, finite at the first
   # try: scipy's slow 2048x2048 sqrtm runs once per FID, not twice (singular retry).
   metrics.save_statistics(reference, metrics.Statistics(np.zeros(2048), np.zeros((2048, 2048))))
-  fid_flags = {"fid_every_steps": 4, "fid_num_samples": 8, "batch_size": 8,
-               "is_splits": 2, "inception_size": 75, "inception_weights": inception_weights,
-               "reference_stats": reference}
+  fid_flags = {"evals.fid.every_steps": 4, "evals.fid.training_num_samples": 8,
+               "sampling.batch_size": 8, "evals.fid.is_splits": 2,
+               "evals.fid.inception_size": 75, "evals.fid.inception_weights": inception_weights,
+               "evals.fid.reference_stats": reference}
   workdir = tmp_path / "run"
   address = f"127.0.0.1:{_free_port()}"
   processes = [start_training(
       str(workdir), data_dir, compile_cache, "--config.num_train_steps=4",
-      *[f"--config.eval.{k}={v}" for k, v in fid_flags.items()],
+      *[f"--config.{k}={v}" for k, v in fid_flags.items()],
       f"--coordinator_address={address}", "--num_processes=2", f"--process_id={i}",
-      num_devices=2) for i in range(2)]
+      num_devices=2, config_file=WITH_FID_CONFIG) for i in range(2)]
   logs = [_finish(p) for p in processes]
   assert [p.returncode for p in processes] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
   assert "Process 1 of 2 joined the job." in logs[1]
   assert _steps(workdir)[-1] == 4
 
-  config = tiny_config(data_dir)
+  config = override(_load(WITH_FID_CONFIG), {**TINY, "dataset.data_dir": data_dir})
   state = _restore(config, str(workdir))
   assert int(state.step) == 4
 
   # Both processes score the same samples (one FID each: 2048x2048 sqrtms are slow here;
-  # the schedule is tested in tests/training/test_trainer.py), so both held the same G_ema.
+  # the schedule is tested in tests/runtime/test_evaluators.py), so both held the same G_ema.
   fids = [_logged_fids(log) for log in logs]
   assert sorted(fids[0]) == [4] and fids[1] == fids[0], logs[0][-3000:]
   # The FID of the saved state, recomputed here on 8 devices in one process (the last
   # digit of the log line is the tolerance; sharding may flip a rare uint8 rounding).
-  config.eval.update(fid_flags)
-  expected = TrainingFID(config)({"params": state.ema_params, **state.ema_state})["fid"]
+  config = override(config, fid_flags)
+  [fid] = evaluators.build(config, mesh_lib.create_mesh(), GanTask(config).generator,
+                           training=True)
+  expected = fid({"params": state.ema_params, **state.ema_state})["fid/fid"]
   assert fids[0][4] == pytest.approx(expected, rel=1e-4)
   events = [name for name in os.listdir(workdir) if name.startswith("events.out.tfevents")]
   assert len(events) == 1  # process 0 writes the metrics
-  assert {"fid", "inception_score"} <= _event_tags(os.path.join(workdir, events[0]))
+  assert {"fid/fid", "fid/inception_score"} <= _event_tags(os.path.join(workdir, events[0]))
 
 
 def _event_tags(path: str) -> set[str]:
@@ -194,9 +202,10 @@ def test_missing_inception_weights_stop_training_before_the_first_step(
     tmp_path, data_dir, compile_cache):
   missing = tmp_path / "inception_fid.npz"
   process = start_training(str(tmp_path / "run"), data_dir, compile_cache,
-                           "--config.eval.fid_every_steps=2",
-                           f"--config.eval.inception_weights={missing}")
+                           "--config.evals.fid.every_steps=2",
+                           f"--config.evals.fid.inception_weights={missing}",
+                           config_file=WITH_FID_CONFIG)
   log = _finish(process)
   assert process.returncode != 0
-  assert "config.eval.inception_weights" in log and str(missing) in log
+  assert "config.evals.fid.inception_weights" in log and str(missing) in log
   assert not os.path.exists(tmp_path / "run" / "checkpoints")

@@ -9,8 +9,9 @@ network: a second or two):
   precision, recall (k = 3), density, coverage (k = 5) in the same features;
   consistency_error  mean |x - mirror(x)| / |x - shift(x, half)| by the class's layout,
                      in uint8 levels (an_flax.metrics.consistency), beside the real images'.
-As StudioGAN does for precision / recall / density / coverage, `eval.shapes_num_samples`
-defaults to the number of real images (1000); labels are uniform random over the classes.
+As StudioGAN does for precision / recall / density / coverage, the shapes evaluator's
+`num_samples` defaults to the number of real images (1000); labels are uniform random over
+the classes.
 """
 
 import dataclasses
@@ -23,9 +24,8 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from an_flax import metrics
-from an_flax.data import input_pipeline, symmetric_shapes
-from an_flax.evaluation import options as options_lib, reference
-from an_flax.evaluation.generate import Sampler
+from an_flax.evaluation import reference
+from an_flax.evaluation.generate import Sampler, sampling_batch_size
 from an_flax.metrics import consistency, prdc, shapes_classifier
 from an_flax.metrics.convert_inception_weights import sha256_of
 
@@ -34,6 +34,9 @@ SPLIT = "test"  # the classifier is trained on 'train'
 
 def class_layouts() -> Tuple[str, ...]:
   """The dataset's layout of every class, in label order."""
+  # Imported here, as input_pipeline below: config files import the evaluators, and
+  # TensorFlow (which the data modules need) must load only when data is read.
+  from an_flax.data import symmetric_shapes  # pylint: disable=import-outside-toplevel
   return tuple(symmetric_shapes.class_layout(c) for c in range(symmetric_shapes.NUM_CLASSES))
 
 
@@ -44,6 +47,7 @@ def read_split(config: ml_collections.ConfigDict, split: str,
   Each process reads its slice; the slices are gathered, so every process holds the same
   arrays (the feature extractor takes the same host batch in every process).
   """
+  from an_flax.data import input_pipeline  # pylint: disable=import-outside-toplevel
   batches = list(input_pipeline.create_eval_dataset(config, split, batch_size))
   images, labels, mask = (np.concatenate([b[k] for b in batches])
                           for k in ("image", "label", "mask"))
@@ -100,7 +104,7 @@ class ShapesMetrics:
     self._extract = metrics.make_shapes_extractor(metrics.load_shapes_classifier(size),
                                                   mesh=mesh)
     self._training_record = shapes_classifier.load_training_record(size)
-    batch_size = options_lib.batch_size(config)
+    batch_size = sampling_batch_size(config)
     images, labels = read_split(config, SPLIT, batch_size)
     self.real = Measured.of(((images[i:i + batch_size], labels[i:i + batch_size])
                              for i in range(0, len(images), batch_size)), self._extract)
