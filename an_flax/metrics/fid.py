@@ -120,7 +120,7 @@ def image_batches(files: Sequence[str], batch_size: int) -> Iterator[np.ndarray]
     yield np.stack(batch)
 
 
-def _check_npz(path: str) -> None:
+def _check_exists(path: str) -> None:
   if not os.path.isfile(path):
     raise FIDInputError(f"{path} does not exist; give {LAYOUTS}, or an .npz of mu and sigma.")
 
@@ -131,13 +131,12 @@ def measure(path: str, network: networks.FeatureNetwork, batch_size: int,
   if os.path.isdir(path):
     files = image_files(path)
     print(f"{path}: {len(files)} images")
-    features, logits = zip(*(network.extract(images)
-                             for images in image_batches(files, batch_size)))
+    features, logits = map(np.concatenate, zip(*(
+        network.extract(images) for images in image_batches(files, batch_size))))
     accumulator = StatsAccumulator()
-    accumulator.update(np.concatenate(features))
-    return Side(path, accumulator.statistics(), np.concatenate(features),
-                np.concatenate(logits) if keep_logits else None)
-  _check_npz(path)
+    accumulator.update(features)
+    return Side(path, accumulator.statistics(), features, logits if keep_logits else None)
+  _check_exists(path)
   try:
     if not has_features(path):
       return Side(path, load_statistics(path), None, None)
@@ -155,7 +154,7 @@ def check_inputs(paths: Sequence[str], metrics: Sequence[str]) -> None:
       continue
     for path in paths:
       if not os.path.isdir(path):
-        _check_npz(path)
+        _check_exists(path)
         if not has_features(path):
           raise FIDInputError(
               f"--metrics {metric} compares individual features, and {path} holds only mu "
@@ -167,7 +166,7 @@ def check_inputs(paths: Sequence[str], metrics: Sequence[str]) -> None:
 
 def score(metrics: Sequence[str], sides: dict[str, list[Side]], is_splits: int,
           nearest_k: int) -> list[str]:
-  """One line per result: `FID: <value>`, `IS of <path>: ...`, `precision: ...`, ..."""
+  """One line per result: `FID: <value>`, `IS of <path>: ...`, `precision (k=5): ...`."""
   lines = []
   for metric in metrics:
     a, *b = sides[METRIC_NETWORKS[metric]]
@@ -187,6 +186,7 @@ def score(metrics: Sequence[str], sides: dict[str, list[Side]], is_splits: int,
 
 
 def parse_metrics(text: str) -> list[str]:
+  """'fid,kid' -> ['fid', 'kid'], each once; unknown names are a usage error."""
   metrics = [m.strip() for m in text.split(",") if m.strip()]
   unknown = [m for m in metrics if m not in METRIC_NETWORKS]
   if unknown or not metrics:
