@@ -12,7 +12,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from numpy.typing import ArrayLike
 
 from an_flax.metrics.inception import FIDInceptionV3
-from an_flax.metrics.preprocess import INCEPTION_SIZE, inception_input, quantize_to_uint8
+from an_flax.metrics.preprocess import (
+    INCEPTION_SIZE, ResizeMode, check_resize_mode, inception_input, quantize_to_uint8)
 from an_flax.metrics.statistics import FeatureFn
 
 # (variables, uint8 NHWC images) -> (features, logits), traced under jit.
@@ -58,13 +59,16 @@ def sharded_feature_fn(forward: Forward, variables: Any, mesh: Mesh | None = Non
 
 def make_feature_extractor(variables: dict, *, mesh: Mesh | None = None,
                            image_size: int = INCEPTION_SIZE,
-                           logits_with_bias: bool = False) -> FeatureFn:
+                           logits_with_bias: bool = False,
+                           resize: ResizeMode = "legacy") -> FeatureFn:
   """Returns `extract(images) -> (pool3 (N, 2048), logits (N, 1008))` as host float32 arrays.
 
   Images of any spatial size, as `sharded_feature_fn` takes them; the Inception input path
-  runs on device. `image_size` below 299 is for tests only. `logits_with_bias=False` gives
-  the IS convention (see `inception_score`).
+  of `resize` (see `inception_input`) runs on device. `image_size` below 299 is for tests
+  only. `logits_with_bias=False` gives the IS convention (see `inception_score`).
   """
+  check_resize_mode(resize)
   model = FIDInceptionV3(logits_with_bias=logits_with_bias)
   return sharded_feature_fn(
-      lambda v, images: model.apply(v, inception_input(images, image_size)), variables, mesh)
+      lambda v, images: model.apply(v, inception_input(images, image_size, resize)),
+      variables, mesh)

@@ -1,6 +1,6 @@
-"""`python -m an_flax.metrics.fid A B`: folders (flat or per class) and statistics files,
-against pytorch-fid's path written out in torch (PIL, ToTensor, bilinear resize, the
-transcribed FID Inception with the same random weights)."""
+"""`python -m an_flax.metrics.fid A B`: folders (flat or per class), statistics and features
+files, against pytorch-fid's path written out in torch (PIL, ToTensor, bilinear resize, the
+transcribed FID Inception with the same random weights) and clean-fid's (--resize clean)."""
 
 import os
 import re
@@ -11,7 +11,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from an_flax.metrics import fid, load_statistics
+from an_flax.metrics import fid, load_statistics, save_statistics
+from an_flax.metrics.feature_files import FeatureSpace, load_features, save_features
+from an_flax.metrics.networks import inception_weights_sha256
+from an_flax.metrics.statistics import Statistics
+from benchmarks.pytorch import inception_inputs
 
 SIZE = 75  # the Inception input size of these tests (299 in use)
 
@@ -108,3 +112,112 @@ def test_a_bad_input_is_one_message(case, message, folders, inception_weights, t
   assert exit_info.value.code != 0
   assert re.search(message, str(exit_info.value.code)), exit_info.value.code
   assert str(exit_info.value.code).startswith("an_flax.metrics.fid: ")
+
+
+@pytest.fixture(scope="module")
+def same_size_folders(tmp_path_factory):
+  """A and B: 7 PNGs each (more than k = 5 neighbours), all 32x32 (one compiled program)."""
+  root, rng = tmp_path_factory.mktemp("fid_metrics"), np.random.default_rng()
+  names = [f"{i}.png" for i in range(7)]
+  a, b = str(root / "a"), str(root / "b")
+  _write(a, names, rng, [(32, 32)] * 7)
+  _write(b, names, rng, [(32, 32)] * 7)
+  return [os.path.join(a, n) for n in names], [os.path.join(b, n) for n in names]
+
+
+def _clean_fid_features(files, model):
+  """clean-fid's input path (transcribed) into the transcribed network: pool3 features."""
+  images = np.stack([np.asarray(Image.open(path).convert("RGB")) for path in files])
+  x = torch.from_numpy(inception_inputs.clean_fid_input(images, SIZE)).permute(0, 3, 1, 2)
+  with torch.no_grad():
+    return model(x)[0].numpy().astype(np.float64)
+
+
+def _recorder(given, name, result):
+  """Stands in for a metric: records its arguments under `name`, returns `result`."""
+  def metric(*args):
+    given[name] = args
+    return result
+  return metric
+
+
+def test_features_file_and_every_metric_on_clean_fids_path(same_size_folders, inception_weights,
+                                                          torch_reference, tmp_path, capsys,
+                                                          monkeypatch):
+  """A's features file (clean-fid's input path) as A; the metrics get A's saved and B's
+  features in that order (the metrics themselves are tested against their references in
+  test_prdc.py, test_kid.py and test_scores.py)."""
+  files_a, files_b = same_size_folders
+  a, b = os.path.dirname(files_a[0]), os.path.dirname(files_b[0])
+  saved = str(tmp_path / "a_features.npz")
+  common = ["--inception_weights", inception_weights, "--resize", "clean"]
+  value, out = _fid([a, *common, "--save_features", saved], capsys)
+  assert value is None and f"Saved the features of {a} to {saved}" in out
+  space = FeatureSpace("inception", inception_weights_sha256(inception_weights), "clean")
+  reference = load_features(saved, space)
+  np.testing.assert_allclose(reference.features, _clean_fid_features(files_a, torch_reference),
+                             rtol=1e-4, atol=1e-5)
+  assert reference.provenance["source"] == {"folder": os.path.abspath(a)}
+
+  given = {}
+  prdc = {"precision": 0.5, "recall": 0.25, "density": 1.5, "coverage": 0.75}
+  for name, result in (("frechet_distance", 12.5), ("inception_score", (3.0, 0.5)),
+                       ("precision_recall_density_coverage", prdc),
+                       ("kernel_inception_distance", 0.125)):
+    monkeypatch.setattr(fid, name, _recorder(given, name, result))
+  value, out = _fid([saved, b, *common, "--metrics", "fid,is,prdc,kid", "--nearest_k", "3",
+                     "--is_splits", "1"], capsys)
+  assert value == 12.5 and "KID: 0.125" in out
+  assert f"IS of {b}: 3.0 +- 0.5 (splits=1)" in out and f"IS of {saved}" not in out
+  assert all(f"{name} (k=3): {result}" in out for name, result in prdc.items()), out
+  features_b = _clean_fid_features(files_b, torch_reference)
+  real, fake, k = given["precision_recall_density_coverage"]
+  assert k == 3
+  np.testing.assert_array_equal(real, reference.features)
+  np.testing.assert_allclose(fake, features_b, rtol=1e-4, atol=1e-5)
+  for got, want in zip(given["kernel_inception_distance"], (real, fake)):
+    np.testing.assert_array_equal(got, want)
+  mu_a, _, mu_b, _ = given["frechet_distance"]
+  np.testing.assert_array_equal(mu_a, reference.statistics.mu)
+  np.testing.assert_allclose(mu_b, features_b.mean(0), rtol=1e-4, atol=1e-5)
+  logits, splits = given["inception_score"]
+  assert logits.shape == (7, 1008) and splits == 1
+
+
+@pytest.mark.parametrize("case, message", [
+    ("other_resize", r"holds features of network 'inception' \(weights sha256 \w{12}\.\.\.\), "
+                     r"resize 'clean'; this evaluation uses network 'inception' .*resize 'legacy'"),
+    ("stats_only", r"--metrics prdc compares individual features, and .*stats\.npz holds only "
+                   r"mu and sigma: give the image folder, or a features file"),
+    ("is_without_images", r"--metrics is needs the logits of images"),
+])
+def test_a_file_that_cannot_give_the_metrics_is_one_message(case, message, same_size_folders,
+                                                           inception_weights, tmp_path):
+  """Refused before any image is read (the features file is written here, not measured)."""
+  b = os.path.dirname(same_size_folders[1][0])
+  space = FeatureSpace("inception", inception_weights_sha256(inception_weights), "clean")
+  features = str(tmp_path / "features.npz")
+  save_features(features, np.random.default_rng().normal(size=(7, 2048)), space, {})
+  stats = str(tmp_path / "stats.npz")
+  save_statistics(stats, Statistics(np.zeros(2048), np.eye(2048)))
+  args = {"other_resize": [features, b, "--metrics", "kid", "--resize", "legacy"],
+          "stats_only": [features, stats, "--metrics", "fid,prdc", "--resize", "clean"],
+          "is_without_images": [features, stats, "--metrics", "is", "--resize", "clean"]}[case]
+  with pytest.raises(SystemExit) as exit_info:
+    fid.main([*args, "--inception_weights", inception_weights, "--inception_size", str(SIZE)])
+  assert str(exit_info.value.code).startswith("an_flax.metrics.fid: ")
+  assert re.search(message, str(exit_info.value.code)), exit_info.value.code
+
+
+@pytest.mark.parametrize("args, message", [
+    (["a", "--metrics", "fid,sharpness"], r"unknown metric\(s\) \['sharpness'\]"),
+    (["a", "--metrics", "prdc"], r"--metrics prdc compare\(s\) B with A: give two paths"),
+    (["a"], r"give two paths A B, or one folder A with --save_stats, --save_features"),
+    (["a.npz", "b", "--save_features", "f.npz"], r"--save_features writes what is measured in "
+                                                 r"a folder; a\.npz is not one"),
+])
+def test_a_bad_combination_of_arguments_is_a_usage_error(args, message, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    fid.main([*args, "--inception_weights", "w.npz"])
+  assert exit_info.value.code == 2
+  assert re.search(message, capsys.readouterr().err)

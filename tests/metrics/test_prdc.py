@@ -1,11 +1,12 @@
 """Precision, recall, density and coverage against a brute-force transcription of the
-papers' definitions (Kynkaanniemi et al. 2019, eqs. 1-2; Naeem et al. 2020, eqs. 3-4)."""
+papers' definitions (Kynkaanniemi et al. 2019, eqs. 1-2; Naeem et al. 2020, eqs. 3-4) and
+against StudioGAN's `compute_prdc` transcribed in numpy."""
 
 import numpy as np
 import pytest
 
 from an_flax.metrics import precision_recall_density_coverage
-from an_flax.metrics.prdc import nearest_neighbour_radii
+from an_flax.metrics.prdc import STUDIOGAN_K, NearestK, nearest_neighbour_radii
 
 
 def _reference(real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int) -> dict:
@@ -37,7 +38,7 @@ def test_matches_the_definitions_on_random_features(num_real, num_fake, dim, k_p
   fake = 0.7 * rng.normal(size=(num_fake, dim)) + 0.5
   real[:2] -= 30.0
   fake[:2] += 30.0
-  got = precision_recall_density_coverage(real, fake, k_pr, k_dc)
+  got = precision_recall_density_coverage(real, fake, NearestK(k_pr, k_dc))
   want = _reference(real, fake, k_pr, k_dc)
   # Fractions of counts: equal exactly, since continuous inputs have no distance ties
   # (where '<' of the implementation and '<=' of the papers would differ).
@@ -47,8 +48,63 @@ def test_matches_the_definitions_on_random_features(num_real, num_fake, dim, k_p
   assert 0 < got["precision"] < 1 and 0 < got["recall"] < 1
 
 
+def _studiogan_prdc(real_features: np.ndarray, fake_features: np.ndarray, nearest_k: int) -> dict:
+  """StudioGAN's `src/metrics/prdc.py` `compute_prdc` (PyTorch-StudioGAN at 947b35e9), line
+  for line, with sklearn's `pairwise_distances(metric='euclidean')` written out as sklearn's
+  `euclidean_distances` computes it for float64 rows (sklearn is not a dependency)."""
+  def compute_pairwise_distance(data_x, data_y=None):
+    data_y = data_x if data_y is None else data_y
+    distances = -2 * data_x @ data_y.T
+    distances += (data_x * data_x).sum(axis=1)[:, None]
+    distances += (data_y * data_y).sum(axis=1)[None, :]
+    return np.sqrt(np.maximum(distances, 0))
+
+  def get_kth_value(unsorted, k, axis=-1):
+    indices = np.argpartition(unsorted, k, axis=axis)[..., :k]
+    k_smallests = np.take_along_axis(unsorted, indices, axis=axis)
+    return k_smallests.max(axis=axis)
+
+  def compute_nearest_neighbour_distances(input_features, nearest_k):
+    return get_kth_value(compute_pairwise_distance(input_features), k=nearest_k + 1, axis=-1)
+
+  real_nearest_neighbour_distances = compute_nearest_neighbour_distances(real_features, nearest_k)
+  fake_nearest_neighbour_distances = compute_nearest_neighbour_distances(fake_features, nearest_k)
+  distance_real_fake = compute_pairwise_distance(real_features, fake_features)
+  precision = (distance_real_fake < np.expand_dims(real_nearest_neighbour_distances, axis=1)
+               ).any(axis=0).mean()
+  recall = (distance_real_fake < np.expand_dims(fake_nearest_neighbour_distances, axis=0)
+            ).any(axis=1).mean()
+  density = (1. / float(nearest_k)) * (
+      distance_real_fake < np.expand_dims(real_nearest_neighbour_distances, axis=1)
+  ).sum(axis=0).mean()
+  coverage = (distance_real_fake.min(axis=1) < real_nearest_neighbour_distances).mean()
+  return dict(precision=precision, recall=recall, density=density, coverage=coverage)
+
+
+# StudioGAN's protocol: one k = 5 and as many fake as real features (plus other counts);
+# 1100 crosses the 1024-row block on both sides.
+@pytest.mark.parametrize("num_real, num_fake, dim", [(200, 200, 16), (1100, 1100, 8),
+                                                     (90, 130, 12)])
+def test_matches_studiogans_compute_prdc_with_one_k(num_real, num_fake, dim):
+  rng = np.random.default_rng()
+  real = rng.normal(size=(num_real, dim))
+  fake = 0.8 * rng.normal(size=(num_fake, dim)) + 0.3
+  real[:2] -= 30.0
+  fake[:2] += 30.0
+  got = precision_recall_density_coverage(real, fake, nearest_k=5)
+  assert got == precision_recall_density_coverage(real, fake, STUDIOGAN_K)
+  want = _studiogan_prdc(real, fake, nearest_k=5)
+  assert got.keys() == want.keys()
+  for name in got:  # Counts over the same distances: equal but for the order of the sums.
+    assert got[name] == pytest.approx(want[name], abs=1e-12), name
+  assert 0 < got["precision"] < 1 and 0 < got["recall"] < 1
+
+
 def test_identical_sets_are_fully_precise_recalled_and_covered():
-  features = np.random.default_rng().normal(size=(50, 8))
+  """Integer features below 2^20 make |a|^2 + |b|^2 - 2 a.b exact, so a copy of a ball's
+  k-th neighbour lies exactly on its boundary (with rounded distances it falls either side,
+  in StudioGAN's arithmetic as in ours)."""
+  features = np.random.default_rng().integers(-2**20, 2**20, size=(50, 8)).astype(np.float64)
   scores = precision_recall_density_coverage(features, features.copy())
   assert scores["precision"] == scores["recall"] == scores["coverage"] == 1.0
   # With strict balls each point lies in its own and in those of the points it is one of
@@ -69,8 +125,7 @@ def test_a_ball_excludes_its_boundary_as_studiogan():
   real = np.array([[0.0], [1.0], [2.0], [3.0]])
   fake = np.array([[0.5], [4.0], [5.0]])
   np.testing.assert_array_equal(nearest_neighbour_radii(real, 1), [1.0, 1.0, 1.0, 1.0])
-  scores = precision_recall_density_coverage(real, fake, precision_recall_k=1,
-                                             density_coverage_k=1)
+  scores = precision_recall_density_coverage(real, fake, nearest_k=1)
   assert scores["precision"] == pytest.approx(1 / 3)
   assert scores["coverage"] == pytest.approx(2 / 4)  # 0 and 1 hold 0.5; 3 is 1 from 4
 

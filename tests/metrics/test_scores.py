@@ -88,15 +88,16 @@ def test_inception_score_of_confident_uniform_predictions_is_k(k):
   assert mean == pytest.approx(k, rel=1e-12) and std == pytest.approx(0.0, abs=1e-9)
 
 
-def test_inception_score_matches_openai_formula():
-  logits = np.random.default_rng(1).normal(scale=3, size=(103, 1008))
+@pytest.mark.parametrize("splits", [1, 4])  # StudioGAN's protocol takes 1 split.
+def test_inception_score_matches_openai_formula(splits):
+  logits = np.random.default_rng().normal(scale=3, size=(103, 1008))
   preds = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
   split_scores = []
-  for i in range(4):  # OpenAI's improved-GAN code, with its split boundaries.
-    part = preds[i * 103 // 4:(i + 1) * 103 // 4]
+  for i in range(splits):  # OpenAI's improved-GAN code, with its split boundaries.
+    part = preds[i * 103 // splits:(i + 1) * 103 // splits]
     kl = part * (np.log(part) - np.log(np.expand_dims(np.mean(part, 0), 0)))
     split_scores.append(np.exp(np.mean(np.sum(kl, 1))))
-  mean, std = inception_score(logits, splits=4)
+  mean, std = inception_score(logits, splits=splits)
   assert mean == pytest.approx(np.mean(split_scores), rel=1e-12)
   assert std == pytest.approx(np.std(split_scores), rel=1e-9)
 
