@@ -21,6 +21,13 @@ Public API:
   intra_fid(generated, reference)       -> (mean over classes, {label: FID}).
   inception_score(logits, splits=10)    -> (mean, std).
 
+FD_DINOv2 (dgm-eval's Frechet distance in DINOv2 ViT-L/14 features):
+  load_dinov2_variables(path)           converted `.npz` -> Flax variables; clear error if
+                                         missing or mismatched (config.eval.dinov2_weights).
+  make_dinov2_extractor(variables)      -> extract(images) -> (features (N, 1024), None),
+                                         sharded like the Inception one; statistics and
+                                         frechet_distance as for FID.
+
 Any feature network (features, logits as `FeatureFn` returns them):
   load_shapes_classifier(image_size)    shipped symmetric_shapes classifier (32 or 64) ->
                                          variables; clear error if missing or mismatched.
@@ -38,10 +45,14 @@ Typical evaluation:
   is_mean, is_std = inception_score(logits)
 
 Weights: `python -m an_flax.metrics.convert_inception_weights --input
-pt_inception-2015-12-05-6726825d.pth --output inception_fid.npz` (needs torch, once).
+pt_inception-2015-12-05-6726825d.pth --output inception_fid.npz` (needs torch, once);
+`python -m an_flax.metrics.convert_dinov2_weights --input dinov2_vitl14_pretrain.pth
+--output dinov2_vitl14.npz` likewise.
 """
 
 from an_flax.metrics.consistency import consistency_errors, mean_by_layout
+from an_flax.metrics.dinov2 import DinoVisionTransformer, make_dinov2_extractor
+from an_flax.metrics.dinov2_weights import DINOv2WeightsError, load_dinov2_variables
 from an_flax.metrics.extract import make_feature_extractor, sharded_feature_fn
 from an_flax.metrics.inception import FIDInceptionV3
 from an_flax.metrics.prdc import precision_recall_density_coverage
@@ -66,6 +77,8 @@ from an_flax.metrics.statistics import (
 from an_flax.metrics.weights import InceptionWeightsError, load_inception_variables
 
 __all__ = [
+    "DINOv2WeightsError",
+    "DinoVisionTransformer",
     "FIDInceptionV3",
     "FeatureFn",
     "InceptionWeightsError",
@@ -81,9 +94,11 @@ __all__ = [
     "inception_score",
     "intra_fid",
     "load_class_statistics",
+    "load_dinov2_variables",
     "load_inception_variables",
     "load_shapes_classifier",
     "load_statistics",
+    "make_dinov2_extractor",
     "make_feature_extractor",
     "make_shapes_extractor",
     "mean_by_layout",
