@@ -1,19 +1,19 @@
 """PIL's 8-bit bicubic resize (`Image.resize(size, Image.BICUBIC)` of an RGB image) on the
 device, bit for bit.
 
-Pillow (src/libImaging/Resample.c) resizes separably, one axis per pass. An output
-pixel is a weighted sum of input pixels under the bicubic filter (a = -0.5), widened by the
-scale factor when downsizing (so it antialiases) and normalised to sum to 1 over the pixels
+Pillow (src/libImaging/Resample.c) resizes separably, one axis per pass. An output pixel is
+a weighted sum of input pixels under the bicubic filter (a = -0.5), widened by the scale
+factor when downsizing (so it antialiases) and normalised to sum to 1 over the pixels
 inside the image; the weights are then rounded to fixed point with 22 fractional bits, and
-each pass adds 2^21, shifts right by 22 and clips to [0, 255], so the horizontal result is
-uint8 again before the second pass. Pillow 13 (our pin) runs the vertical pass first when the
-height shrinks by more than twice as many pixels as the width (`ImagingResampleInner`);
-Pillow 12 and older, dgm-eval's pin 9.2.0 among them, always start with the horizontal pass.
-The orders differ only for images that much taller than wide: never for square ones.
-Written by hand because `jax.image.resize` has neither
-the fixed-point rounding nor the uint8 intermediate: the weights depend only on the sizes
-and are built on the host in float64 as Pillow builds them; each pass is an exact int32
-matrix product.
+each pass adds 2^21, shifts right by 22 and clips to [0, 255], so the first pass's result is
+uint8 again. Pillow 13 (our pin) runs the vertical pass first when the height shrinks by
+more than twice as many pixels as the width (`ImagingResampleInner`); Pillow 12 and older,
+dgm-eval's pin 9.2.0 among them, always start with the horizontal pass. The orders differ
+only for images that much taller than wide, never for square ones.
+
+Written by hand because `jax.image.resize` has neither the fixed-point rounding nor the
+uint8 intermediate. The weights depend only on the sizes and are built on the host in
+float64 as Pillow builds them; each pass is an exact int32 matrix product.
 """
 
 import functools
