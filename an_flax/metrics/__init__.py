@@ -29,6 +29,13 @@ Public API:
   save_features / load_features         features + provenance beside `mu` / `sigma`
                                          (FeatureSpace: network, weights, resize).
 
+FD_DINOv2 (dgm-eval's Frechet distance in DINOv2 ViT-L/14 features):
+  load_dinov2_variables(path)           converted `.npz` -> Flax variables; clear error if
+                                         missing or mismatched.
+  make_dinov2_extractor(variables)      -> extract(images) -> (features (N, 1024), None),
+                                         sharded like the Inception one; statistics and
+                                         frechet_distance as for FID.
+
 Any feature network (features, logits as `FeatureFn` returns them):
   load_shapes_classifier(image_size)    shipped symmetric_shapes classifier (32 or 64) ->
                                          variables; clear error if missing or mismatched.
@@ -48,10 +55,14 @@ Typical evaluation:
   is_mean, is_std = inception_score(logits)
 
 Weights: `python -m an_flax.metrics.convert_inception_weights --input
-pt_inception-2015-12-05-6726825d.pth --output inception_fid.npz` (needs torch, once).
+pt_inception-2015-12-05-6726825d.pth --output inception_fid.npz` (needs torch, once);
+`python -m an_flax.metrics.convert_dinov2_weights --input dinov2_vitl14_pretrain.pth
+--output dinov2_vitl14.npz` likewise.
 """
 
 from an_flax.metrics.consistency import consistency_errors, mean_by_layout
+from an_flax.metrics.dinov2 import DinoVisionTransformer, make_dinov2_extractor
+from an_flax.metrics.dinov2_weights import DINOv2WeightsError, load_dinov2_variables
 from an_flax.metrics.extract import make_feature_extractor, sharded_feature_fn
 from an_flax.metrics.feature_files import (
     FeatureFile, FeatureFileError, FeatureSpace, has_features, load_features, save_features)
@@ -81,6 +92,8 @@ from an_flax.metrics.statistics import (
 from an_flax.metrics.weights import InceptionWeightsError, load_inception_variables
 
 __all__ = [
+    "DINOv2WeightsError",
+    "DinoVisionTransformer",
     "FIDInceptionV3",
     "FeatureFile",
     "FeatureFileError",
@@ -106,10 +119,12 @@ __all__ = [
     "intra_fid",
     "kernel_inception_distance",
     "load_class_statistics",
+    "load_dinov2_variables",
     "load_features",
     "load_inception_variables",
     "load_shapes_classifier",
     "load_statistics",
+    "make_dinov2_extractor",
     "make_feature_extractor",
     "make_shapes_extractor",
     "mean_by_layout",

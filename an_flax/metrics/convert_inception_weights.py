@@ -12,7 +12,8 @@ loader can warn when FID is computed with anything else.
 import argparse
 import hashlib
 import os
-from collections.abc import Sequence
+import pickle
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -28,9 +29,19 @@ def sha256_of(path: str | os.PathLike) -> str:
 
 
 def read_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
+  """The tensors of a `.pth` state dict; ValueError for a file that is not one (a truncated
+  download, a training checkpoint nesting its state dicts)."""
   import torch  # pylint: disable=g-import-not-at-top  # Optional: only the converter needs it.
 
-  state_dict = torch.load(path, map_location="cpu", weights_only=True)
+  try:
+    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+  except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+    raise ValueError(f"torch.load cannot read {os.path.abspath(path)!r} (a truncated or "
+                     f"corrupted download?): {e}") from e
+  if not isinstance(state_dict, Mapping) or not all(
+      isinstance(v, torch.Tensor) for v in state_dict.values()):
+    raise ValueError(f"{os.path.abspath(path)!r} is not a state dict of tensors (a training "
+                     "checkpoint?); pass the released weights file.")
   return {k: v.detach().numpy() for k, v in state_dict.items()}
 
 

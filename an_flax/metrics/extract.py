@@ -16,12 +16,13 @@ from an_flax.metrics.preprocess import (
     INCEPTION_SIZE, ResizeMode, check_resize_mode, inception_input, quantize_to_uint8)
 from an_flax.metrics.statistics import FeatureFn
 
-# (variables, uint8 NHWC images) -> (features, logits), traced under jit.
-Forward = Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]]
+# (variables, uint8 NHWC images) -> (features, logits or None), traced under jit.
+Forward = Callable[[Any, jax.Array], tuple[jax.Array, jax.Array | None]]
 
 
 def sharded_feature_fn(forward: Forward, variables: Any, mesh: Mesh | None = None) -> FeatureFn:
-  """Returns `extract(images) -> (features, logits)` as host arrays, `forward` on all devices.
+  """Returns `extract(images) -> (features, logits)` as host arrays (logits None where
+  `forward` gives None), `forward` on all devices.
 
   `images` is NHWC: uint8 (real data, used as is) or float in [-1, 1] (generated samples,
   quantised to uint8 first, so scores equal those of the samples saved as PNG). The batch
@@ -42,7 +43,7 @@ def sharded_feature_fn(forward: Forward, variables: Any, mesh: Mesh | None = Non
       images = quantize_to_uint8(images)
     return forward(variables, images)
 
-  def extract(images: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+  def extract(images: ArrayLike) -> tuple[np.ndarray, np.ndarray | None]:
     images = np.asarray(images)
     n = images.shape[0]
     pad = -n % mesh.size
@@ -50,9 +51,8 @@ def sharded_feature_fn(forward: Forward, variables: Any, mesh: Mesh | None = Non
       images = np.concatenate([images, np.zeros((pad, *images.shape[1:]), images.dtype)])
     global_images = jax.make_array_from_callback(images.shape, batch_sharding,
                                                  lambda index: images[index])
-    features, logits = multihost_utils.process_allgather(run(variables, global_images),
-                                                         tiled=True)
-    return features[:n], logits[:n]
+    outputs = multihost_utils.process_allgather(run(variables, global_images), tiled=True)
+    return jax.tree.map(lambda a: a[:n], outputs)
 
   return extract
 

@@ -15,8 +15,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 # Maps a batch of images to host arrays (features (N, D), logits (N, K)): for the
-# Inception network pool3 (N, 2048) and logits (N, 1008).
-FeatureFn = Callable[[ArrayLike], tuple[np.ndarray, np.ndarray]]
+# Inception network pool3 (N, 2048) and logits (N, 1008); for DINOv2 (N, 1024) and None.
+FeatureFn = Callable[[ArrayLike], tuple[np.ndarray, np.ndarray | None]]
 
 
 class Statistics(NamedTuple):

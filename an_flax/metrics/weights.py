@@ -4,13 +4,17 @@ The only accepted source is pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`
 converted once (with torch) by `python -m an_flax.metrics.convert_inception_weights` into an
 `.npz` of Flax variables keyed `params/Mixed_5b/branch1x1/conv/kernel`, ...; loading that
 file needs only numpy. Nothing is ever downloaded.
+
+`WeightsFormat`, `convert_state_dict` and `read_converted` do the renaming, checking and
+reading for any network whose Flax names mirror its PyTorch ones (DINOv2 too).
 """
 
+import dataclasses
 import functools
 import logging
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -27,10 +31,10 @@ PTH_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weight
 SOURCE_SHA256_KEY = "source_sha256"
 CONVERT_COMMAND = ("python -m an_flax.metrics.convert_inception_weights "
                    f"--input {PTH_FILENAME} --output inception_fid.npz")
-WEIGHTS_FIELD = "--inception_weights"  # where the path is given, for messages
+WEIGHTS_FIELD = "--inception_weights"  # where the path is given, unless a caller says
 
 
-def how_to_get(field: str) -> str:
+def how_to_get(field: str = WEIGHTS_FIELD) -> str:
   """What to download, convert and set (`field` names where the path goes)."""
   return (f"FID/IS need pytorch-fid's port of the 2015-12-05 TF Inception graph, the file "
           f"{PTH_FILENAME} (sha256 starts with {PTH_SHA256_PREFIX}; published at {PTH_URL}). "
@@ -74,23 +78,37 @@ def torch_shape(flax_shape: tuple[int, ...]) -> tuple[int, ...]:
   return flax_shape if axes is None else tuple(flax_shape[i] for i in np.argsort(axes))
 
 
-def _mismatch_error(title: str, problems: list[str]) -> InceptionWeightsError:
+@dataclasses.dataclass(frozen=True)
+class WeightsFormat:
+  """What the converted `.npz` of one network holds, and how a user makes it."""
+
+  network: str  # In messages: "the FID Inception network".
+  field: str  # Where the user gives the path, unless a caller says: "--inception_weights".
+  how_to_get: Callable[[str], str]  # (field) -> which file, where from, the converter command.
+  error: type[ValueError]
+  expected_shapes: Callable[[], dict[str, tuple[int, ...]]]  # Flat Flax name -> shape.
+  torch_name: Callable[[str], str]  # Flat Flax name -> state-dict key.
+  ignored: Callable[[str], bool] = lambda key: False  # State-dict keys inference does not use.
+
+
+def _mismatch_error(fmt: WeightsFormat, title: str, problems: list[str],
+                    field: str | None = None) -> ValueError:
   shown = "\n  ".join(problems[:20])
   more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-  return InceptionWeightsError(f"{title} ({len(problems)} problems):\n  {shown}{more}\n"
-                               + how_to_get(WEIGHTS_FIELD))
+  return fmt.error(f"{title} ({len(problems)} problems):\n  {shown}{more}\n"
+                   + fmt.how_to_get(field or fmt.field))
 
 
-def flax_from_torch_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """Renames and transposes a pytorch-fid state dict into flat Flax variables (float32).
+def convert_state_dict(fmt: WeightsFormat, state_dict: Mapping[str, np.ndarray]
+                       ) -> dict[str, np.ndarray]:
+  """Renames and transposes a PyTorch state dict into flat Flax variables (float32).
 
-  `*.num_batches_tracked` entries are ignored (torch adds them; inference does not use them).
-  Raises InceptionWeightsError listing every missing, unexpected or mis-shaped tensor.
+  Raises `fmt.error` listing every missing, unexpected or mis-shaped tensor.
   """
-  given = {k: v for k, v in state_dict.items() if not k.endswith(".num_batches_tracked")}
+  given = {k: v for k, v in state_dict.items() if not fmt.ignored(k)}
   problems, flat = [], {}
-  for name, shape in expected_shapes().items():
-    key, want = torch_name(name), torch_shape(shape)
+  for name, shape in fmt.expected_shapes().items():
+    key, want = fmt.torch_name(name), torch_shape(shape)
     if key not in given:
       problems.append(f"missing {key} {want}")
       continue
@@ -102,41 +120,73 @@ def flax_from_torch_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict[str
     flat[name] = value if axes is None else np.ascontiguousarray(value.transpose(axes))
   problems += [f"unexpected {k} {tuple(np.shape(v))}" for k, v in given.items()]
   if problems:
-    raise _mismatch_error("State dict does not match pytorch-fid's FID Inception", problems)
+    raise _mismatch_error(fmt, f"State dict does not match {fmt.network}", problems)
   return flat
 
 
-def load_inception_variables(path: str | os.PathLike | None,
-                             field: str = WEIGHTS_FIELD) -> dict:
-  """Loads the converted `.npz` into Flax variables {'params': ..., 'batch_stats': ...}.
+def read_converted(fmt: WeightsFormat, path: str | os.PathLike | None,
+                   field: str | None = None) -> tuple[dict[str, np.ndarray], str]:
+  """The flat variables of a converted `.npz`, checked against the network, and the sha256
+  of the `.pth` it was converted from ('' if not recorded).
 
-  Raises InceptionWeightsError naming the expected file, the path looked at, `field`
-  (the flag or config field that gives the path) and the converter command, so a missing
-  file is fixable from the message alone.
+  Raises `fmt.error` naming the path looked at, `field` (the flag or config field that
+  gives it; default `fmt.field`) and `fmt.how_to_get`, so a missing or wrong file is
+  fixable from the message alone.
   """
-  help_text = how_to_get(field)
+  field = field or fmt.field
+  help_text = fmt.how_to_get(field)
   where = os.path.abspath(os.fspath(path)) if path else f"<{field} unset>"
   if not path or not os.path.isfile(path):
-    raise InceptionWeightsError(
-        f"FID Inception weights not found: looked for {where!r}.\n" + help_text)
+    raise fmt.error(f"Weights of {fmt.network} not found: looked for {where!r}.\n"
+                    + help_text)
   if os.fspath(path).endswith(".pth"):
-    raise InceptionWeightsError(
+    raise fmt.error(
         f"{where!r} is a PyTorch file; the project loads the converted .npz.\n" + help_text)
   try:
     with np.load(path, allow_pickle=False) as f:
       flat = {k: f[k] for k in f.files}
   except (OSError, ValueError, zipfile.BadZipFile) as e:
-    raise InceptionWeightsError(f"Cannot read {where!r} as .npz: {e}\n" + help_text) from e
+    raise fmt.error(f"Cannot read {where!r} as .npz: {e}\n" + help_text) from e
 
   source = str(flat.pop(SOURCE_SHA256_KEY, ""))
-  want = expected_shapes()
-  problems = [f"missing {k} {s}" for k, s in want.items() if k not in flat]
+  want = fmt.expected_shapes()
+  # Wrong shapes first: they tell which network the file holds.
+  problems = [f"wrong shape {k}: got {flat[k].shape}, expected {s}"
+              for k, s in want.items() if k in flat and flat[k].shape != s]
+  problems += [f"missing {k} {s}" for k, s in want.items() if k not in flat]
   problems += [f"unexpected {k}" for k in flat if k not in want]
-  problems += [f"wrong shape {k}: got {flat[k].shape}, expected {s}"
-               for k, s in want.items() if k in flat and flat[k].shape != s]
   if problems:
-    raise _mismatch_error(f"{where!r} does not match the FID Inception network", problems)
+    raise _mismatch_error(fmt, f"{where!r} does not match {fmt.network}", problems, field)
+  return flat, source
+
+
+INCEPTION = WeightsFormat(
+    network="the FID Inception network (pytorch-fid's)",
+    field=WEIGHTS_FIELD,
+    how_to_get=how_to_get,
+    error=InceptionWeightsError,
+    expected_shapes=expected_shapes,
+    torch_name=torch_name,
+    ignored=lambda key: key.endswith(".num_batches_tracked"),  # Added by torch; unused.
+)
+
+
+def flax_from_torch_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """A pytorch-fid state dict as flat Flax variables; see `convert_state_dict`."""
+  return convert_state_dict(INCEPTION, state_dict)
+
+
+def load_inception_variables(path: str | os.PathLike | None, field: str = WEIGHTS_FIELD
+                             ) -> dict:
+  """Loads the converted `.npz` into Flax variables {'params': ..., 'batch_stats': ...}.
+
+  Raises InceptionWeightsError naming the expected file, the path looked at, `field` (the
+  flag or config field that gives the path) and the converter command, so a missing file
+  is fixable from the message alone.
+  """
+  flat, source = read_converted(INCEPTION, path, field)
   if not source.startswith(PTH_SHA256_PREFIX):
     logging.warning("%s was not converted from %s (source sha256 %r): FID/IS values will not "
-                    "be comparable with published numbers.", where, PTH_FILENAME, source)
+                    "be comparable with published numbers.", os.path.abspath(path), PTH_FILENAME,
+                    source)
   return traverse_util.unflatten_dict(flat, sep="/")
