@@ -32,6 +32,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.cache = True
   config.dataset.split = "train"
   config.dataset.shuffle_buffer = 10_000
+  # PIL filter of the prepared images: BigGAN-PyTorch's 'bilinear'; StudioGAN's 'lanczos'
+  # (its configs/studiogan); also 'bicubic', 'box', 'hamming', 'nearest'.
+  config.dataset.resizer = "bilinear"
+  # Directory of the splits `python -m an_flax.data.prepare` writes ({data_dir}, {name},
+  # {image_size}, {resizer} are filled in); "": read the data on the fly (docs/data.md).
+  config.dataset.prepared = ""
 
   config.model = ml_collections.ConfigDict()
   config.model.resolution = 32

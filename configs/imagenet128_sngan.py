@@ -18,6 +18,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.image_size = 128
   config.dataset.shuffle_buffer = 50_000
   config.dataset.cache = False  # 128x128 ImageNet train is ~63 GB decoded
+  # Read the images python -m an_flax.data.prepare made once from the ILSVRC tars: the
+  # PyTorch loaders' pixels, globally shuffled (docs/data.md). "": TFDS on the fly.
+  config.dataset.prepared = "{data_dir}/an_flax_prepared/{name}_{image_size}_{resizer}"
 
   config.model.resolution = 128
   config.model.num_classes = 1000

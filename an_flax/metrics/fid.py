@@ -4,22 +4,25 @@ r"""FID between two image folders or statistics files, as `python -m pytorch_fid
       [--save_stats=A_stats.npz] [--batch_size=50]
   python -m an_flax.metrics.fid A --inception_weights=... --save_stats=A_stats.npz
 
-A and B are each an `.npz` of `mu` and `sigma` (pytorch-fid's, StudioGAN's moments, ours)
-or a folder of images: flat, every image file directly in it (pytorch-fid's and clean-fid's
-layout; extensions in any case), or else one folder per class (`<split>/<class>/<image>`:
-give the split's folder). Images are read as pytorch-fid reads them (PIL, converted to RGB,
-uint8) and take the Inception input path of `an_flax.metrics.preprocess`; images of
-several sizes are fine. `--save_stats` writes A's statistics (A a folder) in pytorch-fid's
+A and B are each an `.npz` of `mu` and `sigma` (pytorch-fid's, StudioGAN's moments, ours),
+a split prepared by `python -m an_flax.data.prepare` (`<prepared>/<split>`: the training
+images exactly), or a folder of images: flat, every image file directly in it (pytorch-fid's
+and clean-fid's layout; extensions in any case), or else one folder per class
+(`<split>/<class>/<image>`: give the split's folder). Images are read as pytorch-fid reads
+them (PIL, converted to RGB, uint8) and take the Inception input path of
+`an_flax.metrics.preprocess`; images of several sizes are fine. `--save_stats` writes A's statistics (A a folder) in pytorch-fid's
 layout. Prints `FID: <value>`; a bad path, layout or file is one message and exit status 1.
 """
 
 import argparse
+import itertools
 import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 from PIL import Image
 
+from an_flax.data import records
 from an_flax.metrics.extract import make_feature_extractor
 from an_flax.metrics.preprocess import INCEPTION_SIZE
 from an_flax.metrics.scores import frechet_distance
@@ -30,7 +33,8 @@ from an_flax.metrics.weights import load_inception_variables
 # pytorch-fid's IMAGE_EXTENSIONS; matched in any case (it matches lower case only).
 IMAGE_EXTENSIONS = ("bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp")
 LAYOUTS = ("a folder of images (<folder>/<image>, as pytorch-fid reads), or of class "
-           "folders (<split>/<class>/<image>: give the split's folder)")
+           "folders (<split>/<class>/<image>: give the split's folder), or a prepared split "
+           "(<prepared>/<split>)")
 
 
 class FIDInputError(ValueError):
@@ -83,8 +87,20 @@ def image_batches(files: Sequence[str], batch_size: int) -> Iterator[np.ndarray]
     yield np.stack(batch)
 
 
+def prepared_batches(split: records.PreparedSplit, batch_size: int) -> Iterator[np.ndarray]:
+  """The prepared split's images in order, `batch_size` at a time."""
+  images = (image for image, _, _ in records.iterate(split))
+  while batch := list(itertools.islice(images, batch_size)):
+    yield np.stack(batch)
+
+
 def statistics_of(path: str, extract: FeatureFn, batch_size: int) -> Statistics:
-  """`mu`, `sigma` of an `.npz`, or of the pool3 features of a folder's images."""
+  """`mu`, `sigma` of an `.npz`, or of the pool3 features of a prepared split's or a
+  folder's images."""
+  if records.is_prepared(path):
+    split = records.open_split(path, "")
+    print(f"{path}: {split.count} prepared images")
+    return compute_statistics(prepared_batches(split, batch_size), extract)[0]
   if os.path.isdir(path):
     files = image_files(path)
     print(f"{path}: {len(files)} images")

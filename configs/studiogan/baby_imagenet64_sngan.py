@@ -16,6 +16,7 @@ def get_config() -> ml_collections.ConfigDict:
   config = imagenet128_sngan.get_config()
   config.num_train_steps = 100_000
   config.dataset.name = "image_folder"
+  config.dataset.prepared = ""  # Read on the fly; set a directory to prepare it (docs/data.md).
   config.dataset.image_size = 64
   config.model.resolution = 64
   config.model.num_classes = 100

@@ -15,7 +15,9 @@ from configs import imagenet128_sngan
 
 
 def studiogan_layers(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """StudioGAN's layers (`src/utils/ops.py`) and optimiser constants (`src/config.py`)."""
+  """StudioGAN's layers (`src/utils/ops.py`), optimiser constants (`src/config.py`) and
+  image resizer (`--pre_resizer lanczos`, as its README's ImageNet commands)."""
+  config.dataset.resizer = "lanczos"
   config.model.spectral_form = "torch"  # torch.nn.utils.spectral_norm, eps 1e-6
   config.model.init = "orthogonal"  # MODEL.g_init = d_init = 'ortho'
   config.model.g_bn_epsilon = 1e-4  # ops.batchnorm_2d
