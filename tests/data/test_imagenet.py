@@ -89,7 +89,7 @@ def test_tiny_tar_gives_correct_labels_and_centre_crops(imagenet):
 
 def test_train_iterator_yields_uint8_batches(imagenet):
   config, _, _ = imagenet
-  batch = next(input_pipeline.create_train_iterator(config, start_step=3))
+  batch = next(input_pipeline.create_train_iterator(config, start_batch=3))
   assert batch['image'].shape == (8, 32, 32, 3) and batch['image'].dtype == np.uint8
   assert batch['label'].shape == (8,) and batch['label'].dtype == np.int32
   assert set(batch['label']) <= set(SYNSET_COLORS)
