@@ -145,13 +145,31 @@ def test_class_count_and_a_missing_split_name_the_prepare_command(config, monkey
     input_pipeline.create_train_iterator(config)
 
 
-def test_fid_command_line_reads_a_prepared_split(prepared_dir):
-  """Its statistics are those of the records' images (features: the pixels themselves)."""
-  def extract(images):
-    pixels = np.asarray(images, np.float64).reshape(len(images), -1)[:, :5]
-    return pixels, None
+def _pixel_features(images):
+  """Features: the first 5 uint8 values of each image, so statistics are checkable."""
+  return np.asarray(images, np.float64).reshape(len(images), -1)[:, :5], None
 
-  stats = fid.statistics_of(f'{prepared_dir}/train', extract, batch_size=4)
+
+def _assert_statistics_of_the_records(mu, sigma, prepared_dir):
   pixels = np.stack([np.frombuffer(image, np.uint8)[:5] for image in _all_images(prepared_dir)])
-  np.testing.assert_allclose(stats.mu, pixels.mean(0), rtol=1e-12)
-  np.testing.assert_allclose(stats.sigma, np.cov(pixels, rowvar=False), rtol=1e-9)
+  np.testing.assert_allclose(mu, pixels.mean(0), rtol=1e-12)
+  np.testing.assert_allclose(sigma, np.cov(pixels, rowvar=False), rtol=1e-9)
+
+
+def test_fid_command_line_reads_a_prepared_split(prepared_dir):
+  stats = fid.statistics_of(f'{prepared_dir}/train', _pixel_features, batch_size=4)
+  _assert_statistics_of_the_records(stats.mu, stats.sigma, prepared_dir)
+
+
+def test_reference_statistics_read_the_records(config, prepared_dir, tmp_path):
+  """eval.py --mode=reference's pass, on the prepared records."""
+  from an_flax.evaluation import reference  # pylint: disable=g-import-not-at-top
+  config.eval = ml_collections.ConfigDict({
+      'reference_stats': str(tmp_path / 'train.npz'), 'reference_class_stats': '',
+      'reference_split': 'train', 'batch_size': 8})
+  provenance = reference.compute_reference(config, _pixel_features, inception={})
+  assert provenance['num_images'] == 21
+  assert provenance['preprocessing'].startswith('prepared records')
+  assert 'PIL bilinear resize to 32x32' in provenance['preprocessing']
+  with np.load(tmp_path / 'train.npz') as stats:
+    _assert_statistics_of_the_records(stats['mu'], stats['sigma'], prepared_dir)
