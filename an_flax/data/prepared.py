@@ -1,9 +1,9 @@
 """Training and eval batches from a prepared split (`an_flax.data.prepare`), read with grain.
 
 Training order. Epoch e of the split is a permutation of its n records, grain's
-`MapDataset.shuffle` (the index shuffle IndexSampler uses: a Feistel network, O(1) per
-position) seeded by a 32-bit seed derived from `config.seed` plus e, so every epoch is a
-new permutation of the whole split. Global position g (epoch g // n) holds record
+`MapDataset.shuffle` (the index shuffle grain's IndexSampler is built on: O(1) for any
+position, nothing materialised) seeded by a 32-bit seed derived from `config.seed`, plus e,
+so every epoch is a new permutation of the whole split. Global position g (epoch g // n) holds record
 perm_e(g % n); global batch k is positions [k B, (k + 1) B), and process p of P reads
 positions k B + p, k B + p + P, ...: its own B / P of every global batch. So the batches are
 a function of the seed, the batch index and the process count only, and an iterator
