@@ -47,9 +47,10 @@ import ml_collections
 import numpy as np
 import PIL
 import tqdm
-from absl import flags, logging
+from absl import app, flags, logging
 from array_record.python import array_record_module
 from ml_collections import config_flags
+from PIL import Image
 from PIL import features as pil_features
 
 from an_flax.data import image_sources, pil_preprocess, records
@@ -58,7 +59,7 @@ from an_flax.data import image_sources, pil_preprocess, records
 IMAGENET_COUNTS = {'train': 1_281_167, 'validation': 50_000}
 # What PIL raises for bytes it cannot decode (UnidentifiedImageError and truncated files are
 # OSErrors; a few malformed headers raise ValueError or SyntaxError).
-PIL_READ_ERRORS = (OSError, ValueError, SyntaxError, PIL.Image.DecompressionBombError)
+PIL_READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 class UnreadableImageError(OSError):
@@ -147,11 +148,13 @@ def write_shard(shard: image_sources.Shard, *, directory: str, num_shards: int,
       try:
         image = pil_preprocess.pil_square_image(example.encoded, image_size, resizer)
       except PIL_READ_ERRORS as error:
+        reason = ('no image format PIL knows' if isinstance(error, Image.UnidentifiedImageError)
+                  else str(error))
         if not skip_unreadable:
           raise UnreadableImageError(
-              f'{shard.where}/{example.name}: PIL cannot read it ({error}). Run again with '
+              f'{shard.where}/{example.name}: PIL cannot read it ({reason}). Run again with '
               '--skip_unreadable to leave such files out (the manifest lists them).') from None
-        skipped.append({'file': example.name, 'error': str(error)})
+        skipped.append({'file': example.name, 'error': reason})
         continue
       writer.write(records.encode_record(image, example.label, example.name))
       count += 1
@@ -292,7 +295,7 @@ def _process_index_and_count() -> tuple[int, int]:
 
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
-    raise ValueError(f'Unexpected arguments: {argv[1:]}')
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   args = flags.FLAGS
   config = args.config
   if not config.dataset.get('prepared'):

@@ -204,8 +204,8 @@ def test_an_unreadable_file_is_named_or_skipped(tmp_path):
   dataset = _dataset(tmp_path, manual)
   with pytest.raises(prepare.UnreadableImageError) as error:
     prepare.prepare_split(dataset, 'train', num_workers=1)
-  assert f'ILSVRC2012_img_train.tar/{synset}.tar/{synset}_1.JPEG: PIL cannot read it' in str(
-      error.value)
+  assert (f'ILSVRC2012_img_train.tar/{synset}.tar/{synset}_1.JPEG: PIL cannot read it (no '
+          'image format PIL knows)') in str(error.value)
   assert '--skip_unreadable' in str(error.value)
   manifest = prepare.prepare_split(dataset, 'train', num_workers=1, skip_unreadable=True)
   assert manifest['count'] == 3 and len(manifest['skipped']) == 1
