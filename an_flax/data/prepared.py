@@ -2,10 +2,11 @@
 
 Training order. Epoch e of the split is a permutation of its n records, grain's
 `MapDataset.shuffle` (the index shuffle grain's IndexSampler is built on: O(1) for any
-position, nothing materialised) seeded by a 32-bit seed derived from `config.seed`, plus e,
-so every epoch is a new permutation of the whole split. Global position g (epoch g // n) holds record
-perm_e(g % n); global batch k is positions [k B, (k + 1) B), and process p of P reads
-positions k B + p, k B + p + P, ...: its own B / P of every global batch. So the batches are
+position, nothing materialised) seeded by a 32-bit seed derived from `config.seed`, plus
+e, so every epoch is a new permutation of the whole split. Global position g (epoch
+g // n) holds record perm_e(g % n); global batch k is positions [k B, (k + 1) B), and
+process p of P reads positions k B + p, k B + p + P, ...: its own B / P of every global
+batch. So the batches are
 a function of the seed, the batch index and the process count only, and an iterator
 started at batch k slices the position sequence at k B: a resume costs nothing, however far
 in. Batches run across epoch boundaries. Reads are random accesses into the ArrayRecord

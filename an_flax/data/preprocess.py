@@ -3,9 +3,10 @@
 The crop is the largest centred square at torchvision's offsets (BigGAN-PyTorch's
 `CenterCropLongEdge`) and the resize is bilinear with antialiasing, close to but not
 exactly PIL's bilinear downscale in torchvision's `Resize` (docs/data.md measures how
-close; `pil_preprocess` and `an_flax.data.prepare` give PIL's pixels exactly). JPEGs are decoded with libjpeg's accurate integer DCT: the pixels PIL
-decodes (so pytorch-fid, clean-fid and the PyTorch GAN loaders), where TensorFlow's
-default DCT is up to 14 levels off. The result is rounded back to uint8: images cross to
+close; `pil_preprocess` and `an_flax.data.prepare` give PIL's pixels exactly). JPEGs are
+decoded with libjpeg's accurate integer DCT: the pixels PIL decodes (so pytorch-fid,
+clean-fid and the PyTorch GAN loaders), where TensorFlow's default DCT is up to 14
+levels off. The result is rounded back to uint8: images cross to
 the device as bytes and are scaled to [-1, 1] there.
 """
 

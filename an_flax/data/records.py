@@ -11,8 +11,9 @@
 A record is a fixed 8-byte header, the pixels and the source file name (`RECORD_FORMAT`):
 numpy reads it without TensorFlow, and the image is a view of the record's bytes. Records
 are uncompressed: a 128x128 image is 49,152 bytes of pixels and about 49,350 on disk, so
-ImageNet's train split (1,281,167 images) takes 63.2 GB, its validation split 2.47 GB. This module imports
-neither TensorFlow nor JAX: the FID command line and the preparing processes use it.
+ImageNet's train split (1,281,167 images) takes 63.2 GB, its validation split 2.47 GB.
+This module imports neither TensorFlow nor JAX: the FID command line and the preparing
+processes use it.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ images exactly), or a folder of images: flat, every image file directly in it (p
 and clean-fid's layout; extensions in any case), or else one folder per class
 (`<split>/<class>/<image>`: give the split's folder). Images are read as pytorch-fid reads
 them (PIL, converted to RGB, uint8) and take the Inception input path of
-`an_flax.metrics.preprocess`; images of several sizes are fine. `--save_stats` writes A's statistics (A a folder) in pytorch-fid's
-layout. Prints `FID: <value>`; a bad path, layout or file is one message and exit status 1.
+`an_flax.metrics.preprocess`; images of several sizes are fine. `--save_stats` writes A's
+statistics (A a folder) in pytorch-fid's layout. Prints `FID: <value>`; a bad path, layout or file is one message and exit status 1.
 """
 
 import argparse
