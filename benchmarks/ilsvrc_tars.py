@@ -15,20 +15,10 @@ import tarfile
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import tensorflow_datasets as tfds
 from PIL import Image
 
-from an_flax.data.sources import IMAGENET_TARS
-
-
-def _package_file(name: str) -> list[str]:
-  """A label list shipped inside tensorflow-datasets (synsets, one a line)."""
-  return tfds.core.tfds_path(f'datasets/imagenet2012/{name}').read_text().split()
-
-
-def synsets() -> list[str]:
-  """The 1000 synsets in label order."""
-  return _package_file('labels.txt')
+from an_flax.data.image_sources import IMAGENET_TARS, imagenet_synsets
+from an_flax.data.image_sources import imagenet_validation_synsets
 
 
 def encode_jpeg(pixels: np.ndarray, quality: int) -> bytes:
@@ -47,7 +37,7 @@ def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
 def write_train_tar(manual_dir: os.PathLike,
                     jpegs: Mapping[int, Sequence[bytes]]) -> pathlib.Path:
   """Writes ILSVRC2012_img_train.tar of `jpegs` (label -> encoded images); returns its path."""
-  names = synsets()
+  names = imagenet_synsets()
   path = pathlib.Path(manual_dir) / IMAGENET_TARS['train']
   with tarfile.open(path, 'w') as outer:
     for label, images in jpegs.items():
@@ -64,8 +54,8 @@ def write_validation_tar(manual_dir: os.PathLike, jpegs: Sequence[bytes]) -> lis
   with tarfile.open(pathlib.Path(manual_dir) / IMAGENET_TARS['validation'], 'w') as tar:
     for k, payload in enumerate(jpegs):
       _add(tar, f'ILSVRC2012_val_{k + 1:08d}.JPEG', payload)
-  names = synsets()
-  return [names.index(s) for s in _package_file('validation_labels.txt')[:len(jpegs)]]
+  names = imagenet_synsets()
+  return [names.index(s) for s in imagenet_validation_synsets()[:len(jpegs)]]
 
 
 def extract_train_tar(path: os.PathLike, folder: os.PathLike) -> None:

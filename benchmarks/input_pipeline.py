@@ -1,4 +1,5 @@
-"""Images/s of our ImageNet input pipeline against PIL + a torch DataLoader, per core.
+"""Images/s of our ImageNet input pipelines against PIL + a torch DataLoader, per core, and
+of preparing the data once against StudioGAN's `make_hdf5`.
 
   python -m benchmarks.input_pipeline [--images 640] [--batch_size 64] [--rounds 5]
       [--small] [--output PATH]
@@ -11,11 +12,20 @@ as it is run on ImageNet: TFDS's imagenet2012 builder writes its TFRecords for o
 train tar is unpacked into <synset>/<file> folders for PyTorch's ImageFolder-style
 dataset. Both read the same JPEG bytes (checked before timing).
 
-What is timed: the steady-state training iteration over that prepared data, batches of
-uint8 128x128 centre crops with labels.
-  ours: `input_pipeline.create_train_iterator` (records shuffled, decoded, the centre
-    square cut out, antialiased bilinear resize, uint8, batched, prefetched), on
-    tf.data's thread pool (a thread per core by default).
+What is timed, first: preparing once, in rounds taking turns, start-up included.
+  ours: `python -m an_flax.data.prepare --config configs/imagenet128_sngan.py` (a worker
+    process per core, bilinear) from the tars to ArrayRecord shards of `pil_square_image`
+    records, the command's start-up included.
+  StudioGAN: `make_hdf5` (benchmarks/pytorch/make_hdf5.py), its DataLoader (a worker
+    process per core) over the PyTorch transform below, from the unpacked files to HDF5.
+Then the steady-state training iteration over the prepared data, batches of uint8 128x128
+centre crops with labels.
+  ours, prepared: `input_pipeline.create_train_iterator` with `config.dataset.prepared`:
+    grain reading the ArrayRecord records in a global shuffle (random reads, no decoding),
+    batched, on its reading threads.
+  ours, on the fly: `input_pipeline.create_train_iterator` over TFDS's records (shuffled,
+    decoded, the centre square cut out, antialiased bilinear resize, uint8, batched,
+    prefetched), on tf.data's thread pool (a thread per core by default).
   PyTorch: what BigGAN-PyTorch and StudioGAN (src/data_util.py, src/utils/hdf5.py) do:
     torchvision's ImageFolder PIL loader (the full JPEG decoded, `convert('RGB')`),
     `CenterCropLongEdge` (the largest centred square), `Resize(128)` (PIL bilinear, which
@@ -36,6 +46,8 @@ import itertools
 import os
 import pathlib
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -46,8 +58,9 @@ import tensorflow_datasets as tfds
 import torch
 from PIL import Image
 
-from an_flax.data import input_pipeline, sources
+from an_flax.data import input_pipeline, prepared, records, sources
 from benchmarks import ilsvrc_tars, report
+from benchmarks.pytorch import make_hdf5
 
 IMAGE_SIZE = 128
 JPEG_QUALITY = 90
@@ -55,8 +68,13 @@ JPEG_QUALITY = 90
 PHOTO_SIZES = ((500, 375),) * 10 + ((375, 500),) * 4 + ((500, 333),) * 3 + (
     (500, 500), (333, 500), (1000, 800))
 OURS = "ours: TFDS records, tf.data"
+PREPARED = "ours: prepared records, grain"
 PYTORCH = "PIL + torch DataLoader (BigGAN / StudioGAN)"
+PREPARE_OURS = "ours: an_flax.data.prepare, tars -> ArrayRecord"
+PREPARE_STUDIOGAN = "StudioGAN make_hdf5, files -> HDF5"
 CORES = len(os.sched_getaffinity(0))
+REPO = pathlib.Path(__file__).parents[1]
+CONFIG = REPO / "configs" / "imagenet128_sngan.py"  # 128x128, bilinear
 
 
 def photo(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
@@ -98,6 +116,30 @@ def prepared_config(root: pathlib.Path, batch_size: int) -> ml_collections.Confi
       "manual_dir": str(root / "manual"), "cache": False}})
   input_pipeline.prepare(config)
   return config
+
+
+def preparing_rates(root: pathlib.Path, folder: pathlib.Path, count: int,
+                    rounds: int) -> dict[str, list[float]]:
+  """Images/s of preparing the data once, each side in turn, `rounds` times."""
+  rates: dict[str, list[float]] = {PREPARE_OURS: [], PREPARE_STUDIOGAN: []}
+  for turn in range(rounds):
+    start = time.perf_counter()
+    written = make_hdf5.make_hdf5(CenterCropFolder(folder, IMAGE_SIZE),
+                                  str(root / f"studiogan_{turn}.hdf5"), IMAGE_SIZE, CORES)
+    rates[PREPARE_STUDIOGAN].append(written / (time.perf_counter() - start))
+    directory = root / f"prepared_{turn}"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "an_flax.data.prepare", f"--config={CONFIG}",
+                    f"--config.dataset.manual_dir={root / 'manual'}",
+                    f"--config.dataset.prepared={directory}", "--split=train",
+                    f"--num_workers={CORES}"], check=True, capture_output=True, cwd=REPO)
+    rates[PREPARE_OURS].append(count / (time.perf_counter() - start))
+    ours = records.read_json(str(directory / "train" / records.MANIFEST))["count"]
+    if written != count or ours != count:
+      raise AssertionError(f"Prepared {written} and {ours} of {count} images.")
+    print(f"preparing, round {turn}: StudioGAN {rates[PREPARE_STUDIOGAN][-1]:.0f}, ours "
+          f"{rates[PREPARE_OURS][-1]:.0f} images/s", flush=True)
+  return rates
 
 
 def check_same_jpegs(config: ml_collections.ConfigDict, folder: pathlib.Path) -> int:
@@ -180,50 +222,73 @@ def steady_images_per_s(batches: Iterator, batch_size: int, warm: int, timed: in
   return timed * batch_size / (time.perf_counter() - start)
 
 
+def _row(name: str, workers: str, rate: float, reference: float) -> str:
+  return (f"| {name} | {workers} | {rate:.0f} | {rate / CORES:.1f} | "
+          f"{rate / reference:.2f}x |")
+
+
 def run(images: int = 640, batch_size: int = 64, rounds: int = 5, classes: int = 10,
         warm: int | None = None, timed: int | None = None) -> str:
-  """The table; a round times PyTorch's DataLoader, then ours.
+  """The tables; preparing takes turns first, then a round times PyTorch's DataLoader, our
+  on-the-fly pipeline, then our prepared one.
 
-  Neither side may work during the other's turn. The DataLoader keeps its workers (two
+  Neither side may work during another's turn. The DataLoader keeps its workers (two
   batches prefetched a worker, default `warm` 2 a core + 2 empties them) and rests after
-  its turn until they have refilled. Ours gets a fresh iterator every turn, deleted
-  after it: tf.data's autotuned buffers would otherwise grow, fill while PyTorch runs
-  and hand the next turn a head start. Default `timed`: 4 batches a core, so that the
-  workers' whole batches average out.
+  its turn until they have refilled. Ours get a fresh iterator every turn, deleted
+  after it: tf.data's autotuned buffers (and grain's prefetch) would otherwise grow, fill
+  while PyTorch runs and hand the next turn a head start. Default `timed`: 4 batches a
+  core, so that the workers' whole batches average out.
   """
   warm = 2 * CORES + 2 if warm is None else warm
   timed = 4 * CORES if timed is None else timed
   with tempfile.TemporaryDirectory(prefix="input_pipeline_") as tmp:
     root = pathlib.Path(tmp)
     folder = write_data(root, images, classes)
-    # The DataLoader forks its workers first, before JAX and tf.data start threads.
+    count = len(list(folder.glob("*/*.JPEG")))
+    # Forking DataLoaders first, before JAX and tf.data start threads.
+    preparing = preparing_rates(root, folder, count, rounds)
     theirs = pytorch_batches(folder, batch_size, CORES)
     config = prepared_config(root, batch_size)
-    count = check_same_jpegs(config, folder)
+    check_same_jpegs(config, folder)
+    records_config = ml_collections.ConfigDict(config.to_dict())
+    records_config.dataset.update(resizer="bilinear", prepared=str(root / "prepared_0"))
     megabytes = sum(path.stat().st_size for path in folder.glob("*/*.JPEG")) / 1e6
-    rates: dict[str, list[float]] = {OURS: [], PYTORCH: []}
+    rates: dict[str, list[float]] = {OURS: [], PREPARED: [], PYTORCH: []}
     for turn in range(rounds + 1):  # The first round, start-up included, is not counted.
       rate = steady_images_per_s(theirs, batch_size, warm, timed)
       time.sleep(3 * CORES * batch_size / rate)  # 1.5 times its workers' refill
       rates[PYTORCH].append(rate)
-      rates[OURS].append(steady_images_per_s(
-          input_pipeline.create_train_iterator(config), batch_size, warm, timed))
+      for name, ours_config in ((OURS, config), (PREPARED, records_config)):
+        rates[name].append(steady_images_per_s(
+            input_pipeline.create_train_iterator(ours_config), batch_size, warm, timed))
       print(f"round {turn}{'' if turn else ' (start-up, not counted)'}: "
-            f"PyTorch {rates[PYTORCH][-1]:.0f}, ours {rates[OURS][-1]:.0f} images/s", flush=True)
+            f"PyTorch {rates[PYTORCH][-1]:.0f}, ours {rates[OURS][-1]:.0f}, prepared "
+            f"{rates[PREPARED][-1]:.0f} images/s", flush=True)
     del theirs  # Its workers stop before their files are deleted.
-  ours, pytorch = (statistics.median(rates[name][1:]) for name in (OURS, PYTORCH))
+  ours, on_records, pytorch = (statistics.median(rates[name][1:])
+                             for name in (OURS, PREPARED, PYTORCH))
+  ours_prepare, studiogan = (statistics.median(preparing[name])
+                             for name in (PREPARE_OURS, PREPARE_STUDIOGAN))
   return "\n".join([
       f"{count} JPEGs of ImageNet's sizes ({megabytes / count * 1000:.0f} KB on average, "
       f"quality {JPEG_QUALITY}) to uint8 {IMAGE_SIZE}x{IMAGE_SIZE} centre crops, batch "
       f"{batch_size}, on {CORES} cores. Steady-state iteration over the prepared data "
-      f"(ours: TFDS's TFRecords; PyTorch: the unpacked JPEG files); medians of {rounds} "
-      f"rounds of {timed} batches a side, taking turns.",
+      f"(ours: TFDS's TFRecords, or our prepared ArrayRecord records; PyTorch: the unpacked "
+      f"JPEG files); medians of {rounds} rounds of {timed} batches a side, taking turns.",
       "",
       "| pipeline | workers | images/s | images/s per core | ours / PyTorch |",
       "|---|---|---|---|---|",
-      f"| {OURS} | {CORES} threads | {ours:.0f} | {ours / CORES:.1f} | "
-      f"{ours / pytorch:.2f}x |",
-      f"| {PYTORCH} | {CORES} processes | {pytorch:.0f} | {pytorch / CORES:.1f} | 1.00x |"])
+      _row(PREPARED, f"{prepared.READ_THREADS} threads", on_records, pytorch),
+      _row(OURS, f"{CORES} threads", ours, pytorch),
+      _row(PYTORCH, f"{CORES} processes", pytorch, pytorch),
+      "",
+      f"Preparing the {count} images once (start-up included), bilinear; medians of "
+      f"{rounds} rounds a side, taking turns.",
+      "",
+      "| preparing | workers | images/s | images/s per core | ours / StudioGAN |",
+      "|---|---|---|---|---|",
+      _row(PREPARE_OURS, f"{CORES} processes", ours_prepare, studiogan),
+      _row(PREPARE_STUDIOGAN, f"{CORES} processes", studiogan, studiogan)])
 
 
 def main() -> None:

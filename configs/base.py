@@ -39,7 +39,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.image_size = 128
   config.dataset.cache = False  # 128x128 ImageNet train is ~63 GB decoded
   config.dataset.split = "train"
-  config.dataset.shuffle_buffer = 50_000
+  config.dataset.shuffle_buffer = 50_000  # the TFDS path's; prepared data shuffle globally
+  # PIL filter of the prepared images: BigGAN-PyTorch's 'bilinear'; StudioGAN's 'lanczos'
+  # (`studiogan_layers`); also 'bicubic', 'box', 'hamming', 'nearest'.
+  config.dataset.resizer = "bilinear"
+  # Read the images `python -m an_flax.data.prepare` made once from the ILSVRC tars: the
+  # PyTorch loaders' pixels, globally shuffled (docs/data.md). The directory of its splits
+  # ({data_dir}, {name}, {image_size}, {resizer} are filled in); "": TFDS on the fly.
+  config.dataset.prepared = "{data_dir}/an_flax_prepared/{name}_{image_size}_{resizer}"
 
   config.model = ml_collections.ConfigDict()
   config.model.resolution = 128
@@ -148,6 +155,7 @@ def cifar10(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.dataset.image_size = 32
   config.dataset.cache = True
   config.dataset.shuffle_buffer = 10_000
+  config.dataset.prepared = ""  # TFDS's prepared cifar10, read on the fly
   config.model.resolution = 32
   config.model.num_classes = 10
   config.model.g_ch = 256
@@ -163,7 +171,9 @@ def cifar10(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 def studiogan_layers(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """StudioGAN's layers (`src/utils/ops.py`) and optimiser constants (`src/config.py`),
-  so that its checkpoints convert into the config (docs/studiogan.md)."""
+  so that its checkpoints convert into the config (docs/studiogan.md), and its image resizer
+  (`--pre_resizer lanczos`, as its README's ImageNet commands)."""
+  config.dataset.resizer = "lanczos"
   config.model.spectral_form = "torch"  # torch.nn.utils.spectral_norm, eps 1e-6
   config.model.init = "orthogonal"  # MODEL.g_init = d_init = 'ortho'
   config.model.g_bn_epsilon = 1e-4  # ops.batchnorm_2d

@@ -21,6 +21,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.image_size = 32
   config.dataset.cache = True
   config.dataset.shuffle_buffer = 10_000
+  config.dataset.prepared = ""  # generated data, read as it is
 
   config.model.resolution = 32
   config.model.num_classes = 10

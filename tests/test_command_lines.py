@@ -35,8 +35,14 @@ CASES = {
         "is a file, not a directory"),
     "ImageNet tars missing": (
         lambda tmp: ["train.py", "--config=configs/imagenet128_an.py", f"--workdir={tmp / 'run'}",
-                     f"--config.dataset.data_dir={tmp / 'run' / 'tfds'}"], 1,
+                     f"--config.dataset.data_dir={tmp / 'run' / 'tfds'}",
+                     "--config.dataset.prepared="], 1,
         "ILSVRC2012_img_train.tar"),
+    "ImageNet not prepared": (
+        lambda tmp: ["train.py", "--config=configs/imagenet128_an.py", f"--workdir={tmp / 'run'}",
+                     f"--config.dataset.data_dir={tmp / 'tfds'}"], 1,
+        "holds no prepared split. Prepare it once with `python -m an_flax.data.prepare "
+        "--config=configs/imagenet128_an.py --config.dataset.data_dir="),
     "a class count that is not the dataset's": (
         lambda tmp: ["train.py", DEFAULT, f"--workdir={tmp / 'run'}",
                      "--config.model.num_classes=7", "--config.evals.shapes.every_steps=0"], 1,

@@ -18,6 +18,9 @@ dropped.
 
 Limitation: a shuffle buffer mixes each epoch only within about `shuffle_buffer`
 records of the on-disk order (which TFDS already shuffled when it wrote the data).
+
+With `config.dataset.prepared` set, every function here reads the prepared records instead
+(`an_flax.data.prepared`: the PyTorch loaders' pixels, a global shuffle per epoch).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from an_flax.data import prepared
 from an_flax.data import preprocess
 from an_flax.data import sources
 
@@ -48,6 +52,8 @@ def check_available(config: ml_collections.ConfigDict, split: str | None = None)
   Metadata only: nothing is read or prepared, so it runs before any model is built.
   """
   data = sources.DataConfig.from_config(config)
+  if data.prepared:
+    return prepared.open_split(data, split or data.split).num_classes
   builder = sources.get_builder(data)
   sources.check_available(builder, data, split or data.split)
   return builder.info.features['label'].num_classes
@@ -57,6 +63,9 @@ def prepare(config: ml_collections.ConfigDict, split: str | None = None) -> None
   """Makes the configured split (default: the training split) readable, generating the
   data where that needs no download (see `sources.prepare`)."""
   data = sources.DataConfig.from_config(config)
+  if data.prepared:  # Prepared beforehand by `python -m an_flax.data.prepare`.
+    prepared.open_split(data, split or data.split)
+    return
   sources.prepare(data, split or data.split)
 
 
@@ -110,6 +119,12 @@ def create_train_iterator(config: ml_collections.ConfigDict,
   `step * batches_per_step`.
   """
   data = sources.DataConfig.from_config(config)
+  if data.prepared:
+    return prepared.train_batches(
+        prepared.open_split(data, data.split), seed=config.get('seed', 0),
+        start_batch=start_batch,
+        local_batch_size=local_batch_size(config.batch_size, jax.process_count()),
+        process_index=jax.process_index(), process_count=jax.process_count())
   builder = sources.prepare(data, data.split)
   records, count = sources.read_process_slice(
       builder, data.split, jax.process_index(), jax.process_count())
@@ -152,16 +167,21 @@ def create_eval_dataset(config: ml_collections.ConfigDict, split: str,
   depend on which examples share a batch (statistics). With `global_order` every process
   reads the whole split and keeps its rows of each global batch, so global batch k is
   examples [k B, (k + 1) B) whatever the process count: what a protocol keyed by the
-  batch needs (inpainting's fixed holes). `max_examples` needs `global_order`.
+  batch needs (inpainting's fixed holes). `max_examples` needs `global_order`. Prepared
+  records are read in global order always: random access makes it free.
   """
-  if max_examples and not global_order:
+  data = sources.DataConfig.from_config(config)
+  if max_examples and not (global_order or data.prepared):
     raise ValueError('max_examples takes the first examples of the whole split: pass '
                      'global_order=True.')
-  data = sources.DataConfig.from_config(config)
-  builder = sources.prepare(data, split)
   process_count, index = jax.process_count(), jax.process_index()
   global_batch = batch_size or config.batch_size
   local_batch = local_batch_size(global_batch, process_count)
+  if data.prepared:  # random access: each process reads only its rows, in global order
+    return prepared.eval_batches(
+        prepared.open_split(data, split), global_batch_size=global_batch,
+        max_examples=max_examples, process_index=index, process_count=process_count)
+  builder = sources.prepare(data, split)
   if not global_order:
     records, _ = sources.read_process_slice(builder, split, index, process_count)
     largest_slice = math.ceil(sources.num_examples(builder, split) / process_count)

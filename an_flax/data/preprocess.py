@@ -1,10 +1,12 @@
 """Encoded image -> centre square -> `size`x`size` uint8, as BigGAN-style ImageNet GANs do.
 
-The crop is the largest centred square (BigGAN-PyTorch's `CenterCropLongEdge`) and the
-resize is bilinear with antialiasing (what PIL's bilinear downscale in torchvision's
-`Resize` does). JPEGs are decoded with libjpeg's accurate integer DCT: the pixels PIL
-decodes (so pytorch-fid, clean-fid and the PyTorch GAN loaders), where TensorFlow's
-default DCT is up to 14 levels off. The result is rounded back to uint8: images cross to
+The crop is the largest centred square at torchvision's offsets (BigGAN-PyTorch's
+`CenterCropLongEdge`) and the resize is bilinear with antialiasing, close to but not
+exactly PIL's bilinear downscale in torchvision's `Resize` (docs/data.md measures how
+close; `pil_preprocess` and `an_flax.data.prepare` give PIL's pixels exactly). JPEGs are
+decoded with libjpeg's accurate integer DCT: the pixels PIL decodes (so pytorch-fid,
+clean-fid and the PyTorch GAN loaders), where TensorFlow's default DCT is up to 14
+levels off. The result is rounded back to uint8: images cross to
 the device as bytes and are scaled to [-1, 1] there.
 """
 
@@ -26,8 +28,15 @@ def decode_center_square(encoded: tf.Tensor) -> tf.Tensor:
   image = tf.io.decode_jpeg(encoded, channels=3, dct_method=JPEG_DCT)
   height, width = tf.shape(image)[0], tf.shape(image)[1]
   side = tf.minimum(height, width)
-  top, left = (height - side) // 2, (width - side) // 2
+  top, left = _torchvision_offset(height - side), _torchvision_offset(width - side)
   return image[top:top + side, left:left + side]
+
+
+def _torchvision_offset(excess: tf.Tensor) -> tf.Tensor:
+  """torchvision's `int(round(excess / 2.0))`: Python rounds a half to the even integer, so
+  an odd excess 2k + 1 starts at k when k is even and at k + 1 when k is odd."""
+  half = excess // 2
+  return half + (excess % 2) * (half % 2)
 
 
 def resize_uint8(image: tf.Tensor, size: int) -> tf.Tensor:

@@ -18,13 +18,10 @@ import tensorflow_datasets as tfds
 from jax.experimental import multihost_utils
 
 from an_flax.data import procedural_facades, symmetric_shapes
+from an_flax.data.image_sources import IMAGENET_TARS
 
 SOURCES = ('symmetric_shapes', procedural_facades.NAME, 'imagenet2012', 'cifar10',
            'image_folder')
-IMAGENET_TARS = {
-    'train': 'ILSVRC2012_img_train.tar',
-    'validation': 'ILSVRC2012_img_val.tar',
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +39,11 @@ class DataConfig:
     cache: keep decoded, resized images in memory after their first read.
     shuffle_buffer: examples in each process's shuffle buffer. Its memory: the default
       holds about 5.5 GB of ImageNet JPEGs, or 2.5 GB of cached 128x128 images.
+    resizer: PIL filter of the prepared images (`pil_preprocess.RESIZERS`).
+    prepared: directory of the splits `an_flax.data.prepare` writes, with `{data_dir}`,
+      `{name}`, `{image_size}`, `{resizer}` filled in (`records.prepared_root`); when set,
+      training and evaluation read it (`an_flax.data.prepared`) and `split`, `cache` and
+      `shuffle_buffer` are not used. "": read the source through TFDS.
   """
 
   name: str
@@ -51,6 +53,8 @@ class DataConfig:
   split: str = 'train'
   cache: bool = False
   shuffle_buffer: int = 50_000
+  resizer: str = 'bilinear'
+  prepared: str = ''
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> DataConfig:

@@ -30,6 +30,8 @@ RESIZE = ("uint8 images (generated ones quantised, round half up), bilinear resi
           "align_corners=False), scaled to [-1, 1]")
 PREPROCESSING = ("training input preprocessing: centre square crop, antialiased bilinear "
                  "resize to {size}x{size}, uint8")
+PREPARED = ("prepared records (python -m an_flax.data.prepare): PIL decode, torchvision's "
+            "centre square, PIL {resizer} resize to {size}x{size}, uint8")
 DEFAULT_COMMAND = "python eval.py --config=<this config> --mode=reference"
 
 
@@ -136,7 +138,8 @@ def compute_reference(config: ml_collections.ConfigDict, entry: ml_collections.C
     provenance = {
         "dataset": config.dataset.name, "split": options.reference_split,
         "num_images": accumulator.count,
-        "preprocessing": PREPROCESSING.format(size=config.dataset.image_size),
+        "preprocessing": (PREPARED if config.dataset.get("prepared") else PREPROCESSING).format(
+            size=config.dataset.image_size, resizer=config.dataset.get("resizer")),
         "inception": inception}
     _write_json(provenance_path(options.reference_stats), provenance)
     if class_path:

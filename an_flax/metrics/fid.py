@@ -7,9 +7,11 @@ r"""FID and the other Inception metrics of two image folders, statistics or feat
 
 FID as `python -m pytorch_fid A B` gives it by default. A is the reference (the real
 images) and B what is scored against it, as StudioGAN's `--dset1` / `--dset2` and
-clean-fid's `fdir1` / `fdir2`. Each is a folder of images: flat, every image file directly
-in it (pytorch-fid's and clean-fid's layout; extensions in any case), or else one folder
-per class (`<split>/<class>/<image>`: give the split's folder); or an `.npz`: `mu` and
+clean-fid's `fdir1` / `fdir2`. Each is a split prepared by `python -m an_flax.data.prepare`
+(`<prepared>/<split>`: the training images exactly), or a folder of images: flat, every
+image file directly in it (pytorch-fid's and clean-fid's layout; extensions in any case),
+or else one folder per class (`<split>/<class>/<image>`: give the split's folder); or an
+`.npz`: `mu` and
 `sigma` (pytorch-fid's, StudioGAN's moments, ours), or a features file that
 `--save_features` wrote. Images are read as pytorch-fid reads them (PIL, converted to RGB,
 uint8), of any sizes, and take the Inception input path `--resize` names
@@ -31,12 +33,14 @@ refused. A bad path, layout, file or combination is one message and exit status 
 
 import argparse
 import dataclasses
+import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
 
+from an_flax.data import records
 from an_flax.metrics import networks
 from an_flax.metrics.feature_files import has_features, load_features, save_features
 from an_flax.metrics.kid import kernel_inception_distance
@@ -49,7 +53,8 @@ from an_flax.metrics.statistics import (
 # pytorch-fid's IMAGE_EXTENSIONS; matched in any case (it matches lower case only).
 IMAGE_EXTENSIONS = ("bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp")
 LAYOUTS = ("a folder of images (<folder>/<image>, as pytorch-fid reads), or of class "
-           "folders (<split>/<class>/<image>: give the split's folder)")
+           "folders (<split>/<class>/<image>: give the split's folder), or a prepared split "
+           "(<prepared>/<split>)")
 # Each metric's feature network, by name (NETWORKS builds them); A and B are measured once
 # per network the asked metrics need.
 METRIC_NETWORKS = {"fid": networks.INCEPTION, "is": networks.INCEPTION,
@@ -125,14 +130,32 @@ def _check_exists(path: str) -> None:
     raise FIDInputError(f"{path} does not exist; give {LAYOUTS}, or an .npz of mu and sigma.")
 
 
+def prepared_batches(split: records.PreparedSplit, batch_size: int) -> Iterator[np.ndarray]:
+  """The prepared split's images in order, `batch_size` at a time."""
+  images = (image for image, _, _ in records.iterate(split))
+  while batch := list(itertools.islice(images, batch_size)):
+    yield np.stack(batch)
+
+
+def _images(path: str, batch_size: int) -> Iterator[np.ndarray]:
+  """The batches of a prepared split's or a folder's images."""
+  if records.is_prepared(path):
+    split = records.open_split(path, "")
+    print(f"{path}: {split.count} prepared images")
+    return prepared_batches(split, batch_size)
+  files = image_files(path)
+  print(f"{path}: {len(files)} images")
+  return image_batches(files, batch_size)
+
+
 def measure(path: str, network: networks.FeatureNetwork, batch_size: int,
             keep_logits: bool) -> Side:
-  """A folder's features (and logits for the IS), or what an `.npz` holds."""
+  """The features (and logits for the IS) of a prepared split's or a folder's images, or
+  what an `.npz` holds."""
   if os.path.isdir(path):
-    files = image_files(path)
-    print(f"{path}: {len(files)} images")
-    features, logits = map(np.concatenate, zip(*(
-        network.extract(images) for images in image_batches(files, batch_size))))
+    features, logits = zip(*(network.extract(images) for images in _images(path, batch_size)))
+    features = np.concatenate(features)
+    logits = None if logits[0] is None else np.concatenate(logits)  # none from some networks
     accumulator = StatsAccumulator()
     accumulator.update(features)
     return Side(path, accumulator.statistics(), features, logits if keep_logits else None)

@@ -26,6 +26,7 @@ def baby_imagenet64(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   config = imagenet128(config)
   config.num_train_steps = 100_000
   config.dataset.name = "image_folder"
+  config.dataset.prepared = ""  # read on the fly; set a directory to prepare it (docs/data.md)
   config.dataset.image_size = 64
   config.model.resolution = 64
   config.model.num_classes = 100

@@ -14,7 +14,8 @@ from ml_collections import config_flags
 from an_flax.data import preprocess
 from an_flax.models import build_models
 from benchmarks import (attention_cost, fid_throughput, ilsvrc_tars, input_pipeline,
-                        jpeg_decode_cost, nonlocal_study, normalize_backward, timing)
+                        jpeg_decode_cost, nonlocal_study, normalize_backward, tf_vs_pil_pixels,
+                        timing)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -66,14 +67,29 @@ def test_input_pipeline_table():
                    r"[0-9.]+ \| [0-9.]+x \|$", table, re.M), table
   assert re.search(rf"^\| {re.escape(input_pipeline.PYTORCH)} \| {cores} processes \| "
                    r"[0-9]+ \| [0-9.]+ \| 1.00x \|$", table, re.M), table
+  assert re.search(rf"^\| {re.escape(input_pipeline.PREPARED)} \| [0-9]+ threads \| [0-9]+ \| "
+                   r"[0-9.]+ \| [0-9.]+x \|$", table, re.M), table
+  for name, ratio in ((input_pipeline.PREPARE_OURS, r"[0-9.]+x"),
+                      (input_pipeline.PREPARE_STUDIOGAN, r"1.00x")):
+    assert re.search(rf"^\| {re.escape(name)} \| {cores} processes \| [0-9]+ \| [0-9.]+ \| "
+                     rf"{ratio} \|$", table, re.M), table
+
+
+def test_tf_vs_pil_pixels_table():
+  """The prepared path is PIL's pixels exactly; the on-the-fly rows are counted."""
+  table = tf_vs_pil_pixels.run(images=6, size=16)
+  rows = dict(re.findall(r"^\| ([^|]+) \| ([0-9,]+) of 4,608 \|", table, re.M))
+  assert list(rows) == [tf_vs_pil_pixels.PREPARED, tf_vs_pil_pixels.ON_THE_FLY,
+                        tf_vs_pil_pixels.FLOORED], table
+  assert rows[tf_vs_pil_pixels.PREPARED] == "0", table
 
 
 def test_pytorch_side_makes_our_images(tmp_path):
-  """PIL's full decode, long-edge crop and bilinear resize give our decode's images.
-  (500x333 is left out: torchvision rounds its crop offset 83.5 to 84, we to 83.)"""
+  """PIL's full decode, long-edge crop and bilinear resize give our decode's images
+  (500x333: torchvision's crop offset 83.5 rounds to 84, as ours does)."""
   rng = np.random.default_rng(0)
   jpegs = [ilsvrc_tars.encode_jpeg(input_pipeline.photo(width, height, rng), 90)
-           for width, height in ((500, 375), (375, 500), (500, 500), (1000, 800))]
+           for width, height in ((500, 375), (375, 500), (500, 500), (1000, 800), (500, 333))]
   (tmp_path / "n0").mkdir()
   for k, payload in enumerate(jpegs):
     (tmp_path / "n0" / f"n0_{k}.JPEG").write_bytes(payload)

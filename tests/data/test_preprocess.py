@@ -34,7 +34,7 @@ def test_jpeg_centre_square_is_pils_pixels(height, width, mode, quality, subsamp
   encoded = _jpeg(np.random.default_rng(), height, width, mode, quality, subsampling)
   decoded = preprocess.decode_center_square(tf.constant(encoded)).numpy()
   side = min(height, width)
-  top, left = (height - side) // 2, (width - side) // 2
+  top, left = int(round((height - side) / 2.0)), int(round((width - side) / 2.0))  # torchvision
   expected = np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))
   np.testing.assert_array_equal(decoded, expected[top:top + side, left:left + side])
 
@@ -51,6 +51,6 @@ def test_png_and_gif_centre_square_is_pils_pixels(image_format, mode):
   encoded = buffer.getvalue()
   decoded = preprocess.decode_center_square(tf.constant(encoded)).numpy()
   side = min(height, width)
-  top, left = (height - side) // 2, (width - side) // 2
+  top, left = int(round((height - side) / 2.0)), int(round((width - side) / 2.0))  # torchvision
   expected = np.asarray(Image.open(io.BytesIO(encoded)).convert("RGB"))
   np.testing.assert_array_equal(decoded, expected[top:top + side, left:left + side])
