@@ -6,8 +6,8 @@ BSD-2-Clause, Zhao, Liu, Lin, Zhu and Han) on NCHW tensors, as `apply_diffaug` i
 the tensor of the same shape in `draws` (the keys of `an_flax.training.diffaug.sample_draws`,
 its (N, 2) integer draws split into the row and column tensors), so the test can give
 PyTorch's code and ours the same numbers; `torch.meshgrid` is given its default
-`indexing="ij"` explicitly (torch warns without it). The reference of tests/training/test_diffaug.py;
-imports only torch.
+`indexing="ij"` explicitly (torch warns without it). The reference of
+tests/training/test_diffaug.py; imports only torch.
 """
 
 from typing import Dict
