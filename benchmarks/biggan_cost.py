@@ -39,7 +39,8 @@ ARCHITECTURES = {128: (biggan.G_MULTIPLIERS, biggan.D_MULTIPLIERS, 4, 64),
 VARIANTS = (("BigGAN", "self_attention"), ("BigGAN-AN", "attentive_norm"))
 
 
-def _models(resolution: int, ch: int, num_classes: int, kind: str) -> Tuple:
+def models(resolution: int, ch: int, num_classes: int, kind: str) -> Tuple:
+  """(G, D) of a row: BigGAN at `resolution` with the non-local module `kind`."""
   g_mults, d_mults, final, place = ARCHITECTURES[resolution]
   nonlocal_ = NonLocal(kind=kind, resolutions=(place,))
   return (biggan.Generator(num_classes, ch, multipliers=g_mults, nonlocal_=nonlocal_),
@@ -47,6 +48,8 @@ def _models(resolution: int, ch: int, num_classes: int, kind: str) -> Tuple:
 
 
 def _config(resolution: int, num_classes: int, batch_size: int, d_steps: int):
+  """configs/default.py's training fields; the model fields the step reads set to BigGAN's
+  (z chunks of 20)."""
   g_mults = ARCHITECTURES[resolution][0]
   return train_step_time.shipped_config("default", {
       "model.resolution": resolution, "model.num_classes": num_classes,
@@ -61,7 +64,7 @@ def run(resolution: int, ch: int, num_classes: int, batch_size: int, d_steps: in
            "temporaries (MiB) | total (MiB) |", "|---|---|---|---|---|---|---|---|"]
   measured = []
   for name, kind in VARIANTS:
-    step = train_step_time.OurStep(config, models=_models(resolution, ch, num_classes, kind))
+    step = train_step_time.OurStep(config, models=models(resolution, ch, num_classes, kind))
     memory = step.compiled.memory_analysis()
     total = (memory.argument_size_in_bytes + memory.output_size_in_bytes
              + memory.temp_size_in_bytes - memory.alias_size_in_bytes)

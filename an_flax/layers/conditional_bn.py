@@ -21,8 +21,9 @@ class ConditionalBatchNorm(nn.Module):
   `spectral`), so a PyTorch checkpoint loads as it is and training sees its
   parametrisation (spectral norm of W, not of 1 + W). With `form='one_plus'` the labels
   may instead be a float conditioning vector (N, d) that the dense layers read as it is:
-  BigGAN's shared class embedding joined with a chunk of z (`an_flax.models.biggan`). Statistics are kept in float32 in
-  `batch_stats`. Under `jax.jit` with a sharded batch they are global-batch statistics.
+  BigGAN's shared class embedding joined with a chunk of z (`an_flax.models.biggan`).
+  Statistics are kept in float32 in `batch_stats`. Under `jax.jit` with a sharded batch
+  they are global-batch statistics.
   Per-device statistics come from applying the model inside `shard_map` with
   `axis_name=None`; `axis_name` averages the statistics over that named axis (e.g. to
   pool them within a `vmap`/`shard_map` group).

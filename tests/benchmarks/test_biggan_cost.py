@@ -35,7 +35,7 @@ def test_table_has_both_networks_with_their_parameters(tmp_path):
     row = re.search(rf"^\| {name} \| {kind} \| ({number}) \| ({number}) \|"
                     + rf" {number} \|" * 4 + "$", table, re.M)
     assert row, table
-    generator, discriminator = biggan_cost._models(16, 4, 10, kind)  # pylint: disable=protected-access
+    generator, discriminator = biggan_cost.models(16, 4, 10, kind)
     labels = jax.ShapeDtypeStruct((1,), jnp.int32)
     assert int(row.group(1).replace(",", "")) == _parameters(
         generator, jax.ShapeDtypeStruct((1, 60), jnp.float32), labels)
