@@ -84,12 +84,15 @@ def shipped_config(name: str, overrides: Dict[str, Any], batch_size: int):
 
 
 class OurStep:
-  """A shipped config's compiled step on all local devices, on one fixed random batch."""
+  """A shipped config's compiled step on all local devices, on one fixed random batch.
 
-  def __init__(self, config, d_loop: Optional[str] = None):
+  `models`: (G, D) to train instead of the config's (benchmarks/biggan_cost.py).
+  """
+
+  def __init__(self, config, d_loop: Optional[str] = None, models: Optional[Tuple] = None):
     self.config = config
     mesh = mesh_lib.create_mesh(jax.local_devices())
-    generator, discriminator = build_models(config.model)
+    generator, discriminator = models or build_models(config.model)
     g_tx, d_tx = state_lib.make_optimizers(config)
     self.state = jax.jit(lambda key: state_lib.create_train_state(
         config, generator, discriminator, g_tx, d_tx, key),

@@ -4,6 +4,8 @@ Library:
   load_generator(path, config) -> (generator, variables): `generator.apply(variables, z,
       labels, train=False)` draws the images StudioGAN's G draws (eval mode) for z, labels.
   load_discriminator(path, config) -> (discriminator, variables), likewise for D's logits.
+  generator_variables / discriminator_variables(checkpoint, network, ...): the same for a
+      network built otherwise (StudioGAN's BigGAN, `an_flax.convert.biggan`).
 Command line (an Orbax checkpoint that `eval.py` and `train.py` read):
   python -m an_flax.convert.studiogan --checkpoint='model=G_ema-best-weights-step=N.pth' \
       --config=configs/studiogan/imagenet128_sngan.py --workdir=DIR [--discriminator=D.pth]
@@ -18,8 +20,9 @@ the file: a key that is missing, left over or of another shape raises
 
 Names (StudioGAN <- ours): linear0 <- dense, blocks.<k>.0 <- block<i> and nonlocal<r> in
 network order (an attention block takes its own k), bn4 <- bn, conv2d5 <- conv_out,
-linear1 <- linear, embedding <- embed; in blocks conv2d0/1/2 <- shortcut/conv1/conv2, in
-attention conv1x1_theta/phi/g/attn <- query/key/value/out and sigma <- gamma. Layouts:
+linear1 <- linear, embedding <- embed, shared <- shared (BigGAN's class embedding); in
+blocks conv2d0/1/2 <- shortcut/conv1/conv2, in attention conv1x1_theta/phi/g/attn <-
+query/key/value/out and sigma <- gamma. Layouts:
 conv OIHW -> HWIO, linear (out, in) -> (in, out), linear0's outputs NCHW (C, 4, 4) -> NHWC
 (4, 4, C); spectral norm weight_orig / weight_u / weight_v -> the kernel and the 'spectral'
 collection's u, v (a conv's v reordered like its kernel); BatchNorm running_mean /
@@ -53,7 +56,7 @@ TORCH_VERSION = "2.13.0"
 STUDIOGAN_MODEL = {"spectral_form": "torch", "g_bn_epsilon": 1e-4, "g_cbn_form": "one_plus",
                    "d_activated_shortcut": True}
 _TOP = {"dense": "linear0", "bn": "bn4", "conv_out": "conv2d5", "linear": "linear1",
-        "embed": "embedding"}
+        "embed": "embedding", "shared": "shared"}
 _INNER = {"conv1": "conv2d1", "conv2": "conv2d2", "shortcut": "conv2d0", "query": "conv1x1_theta",
           "key": "conv1x1_phi", "value": "conv1x1_g", "out": "conv1x1_attn"}
 _WRAPPED = ("conv", "dense", "embed")  # the linen layer inside SNConv / SNDense / SNEmbed
@@ -88,10 +91,14 @@ class Checkpoint:
   step: int
 
 
-def read_checkpoint(path: str) -> Checkpoint:
-  """Unpickles `path` with torch (tensors and plain data only, `weights_only=True`)."""
+def read_checkpoint(path: str, framework: str = "StudioGAN") -> Checkpoint:
+  """Unpickles `path` with torch (tensors and plain data only, `weights_only=True`).
+
+  A dict with 'state_dict' (StudioGAN's files) or a bare state dict (BigGAN-PyTorch's);
+  `framework` names the file's origin in the error of a missing file.
+  """
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"No StudioGAN checkpoint at {path}.")
+    raise FileNotFoundError(f"No {framework} checkpoint at {path}.")
   torch = _torch()
   try:
     with torch.serialization.safe_globals(_numpy_globals()):
@@ -105,7 +112,8 @@ def read_checkpoint(path: str) -> Checkpoint:
       torch.is_tensor(value) for value in state.values()):
     raise StudioGANCheckpointError(
         f"{path} holds no state dict: StudioGAN saves a dict with 'state_dict' (a mapping "
-        f"of tensors); this file holds {type(saved).__name__}"
+        f"of tensors), BigGAN-PyTorch the mapping itself; this file holds "
+        f"{type(saved).__name__}"
         f"{' with keys ' + str(sorted(saved)[:8]) if isinstance(saved, dict) else ''}.")
   arrays = {key.removeprefix("module."): value.detach().cpu().float().numpy()
             for key, value in state.items()}
@@ -221,9 +229,15 @@ def _hint(missing: list[str], arrays: Mapping[str, np.ndarray], network: str) ->
   return ""
 
 
-def _fill(abstract: Any, checkpoint: Checkpoint, order: Mapping[str, int], network: str
-          ) -> dict:
-  """Our variables of `abstract`'s structure, every leaf from `checkpoint`."""
+def _fill(abstract: Any, checkpoint: Checkpoint, order: Mapping[str, int], network: str,
+          file_names: Mapping[str, str]) -> dict:
+  """Our variables of `abstract`'s structure, every leaf from `checkpoint`.
+
+  `file_names`: the file's own name of each key, for the messages, where the checkpoint
+  was translated to StudioGAN's names (BigGAN-PyTorch's); a key the file lacks is named
+  as StudioGAN names it, and says so.
+  """
+  named = lambda key: file_names.get(key, key)
   flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(abstract))
   normalized = {}
   for (collection, *path), _ in flat.items():
@@ -235,7 +249,7 @@ def _fill(abstract: Any, checkpoint: Checkpoint, order: Mapping[str, int], netwo
              for key, leaf in flat.items()}
   arrays = checkpoint.arrays
   missing = [(key, source) for key, source in sources.items() if source.key not in arrays]
-  unused = sorted(k for k in arrays.keys() - {s.key for s in sources.values()}
+  unused = sorted(named(k) for k in arrays.keys() - {s.key for s in sources.values()}
                   if not k.endswith("num_batches_tracked"))
   other = (f" It has {len(unused)} key(s) the config's {network} has not, e.g. "
            f"{unused[:4]}: a checkpoint of another architecture (attention placement, "
@@ -243,9 +257,10 @@ def _fill(abstract: Any, checkpoint: Checkpoint, order: Mapping[str, int], netwo
   if missing:
     key, source = missing[0]
     more = f" and {len(missing) - 1} more keys" if len(missing) > 1 else ""
+    translated = " (StudioGAN's name)" if file_names else ""
     raise StudioGANCheckpointError(
-        f"{checkpoint.path}: no '{source.key}' (expected shape {source.shape}, for our "
-        f"{network}'s {'/'.join(key)}){more}."
+        f"{checkpoint.path}: no '{source.key}'{translated} (expected shape {source.shape}, for "
+        f"our {network}'s {'/'.join(key)}){more}."
         f"{_hint([s.key for _, s in missing], arrays, network)}{other}")
   if unused:
     raise StudioGANCheckpointError(f"{checkpoint.path}:{other}")
@@ -253,7 +268,7 @@ def _fill(abstract: Any, checkpoint: Checkpoint, order: Mapping[str, int], netwo
   for key, source in sources.items():
     if arrays[source.key].shape != source.shape:
       raise StudioGANCheckpointError(
-          f"{checkpoint.path}: '{source.key}' has shape {arrays[source.key].shape}, the "
+          f"{checkpoint.path}: '{named(source.key)}' has shape {arrays[source.key].shape}, the "
           f"config's {network} expects {source.shape} (our {'/'.join(key)}): another width, "
           "number of classes or resolution (config.model.g_ch / d_ch, num_classes, "
           "resolution)?")
@@ -279,16 +294,36 @@ def _wrong_network(checkpoint: Checkpoint, network: str) -> None:
         "embedding): give it as --checkpoint (load_generator).")
 
 
+def generator_variables(checkpoint: Checkpoint, generator: nn.Module, z_dim: int,
+                        file_names: Mapping[str, str] | None = None) -> dict:
+  """`generator`'s variables from StudioGAN-named `checkpoint`: a G with `multipliers`
+  whose block i outputs resolution 8 * 2**i (ours, BigGAN's). `file_names`: see `_fill`."""
+  abstract = _abstract(generator, jax.ShapeDtypeStruct((1, z_dim), jnp.float32),
+                       jax.ShapeDtypeStruct((1,), jnp.int32))
+  resolutions = [8 * 2 ** i for i in range(len(generator.multipliers) - 1)]
+  order = _block_order(set(abstract["params"]), resolutions)
+  return _fill(abstract, checkpoint, order, "G", file_names or {})
+
+
+def discriminator_variables(checkpoint: Checkpoint, discriminator: nn.Module,
+                            resolution: int) -> dict:
+  """`discriminator`'s variables (our projection D, for images of `resolution`) from
+  StudioGAN's `checkpoint`."""
+  abstract = _abstract(
+      discriminator, jax.ShapeDtypeStruct((1, resolution, resolution, 3), jnp.float32),
+      jax.ShapeDtypeStruct((1,), jnp.int32))
+  stages = discriminator_resolutions(resolution, len(discriminator.multipliers),
+                                     discriminator.final_resolution)
+  order = _block_order(set(abstract["params"]), [out for _, out in stages])
+  return _fill(abstract, checkpoint, order, "D", {})
+
+
 def _generator(checkpoint: Checkpoint, config: ml_collections.ConfigDict
                ) -> tuple[nn.Module, dict]:
   check_config(config)
   _wrong_network(checkpoint, "G")
   generator, _ = build_models(config.model)
-  abstract = _abstract(generator, jax.ShapeDtypeStruct((1, config.model.z_dim), jnp.float32),
-                       jax.ShapeDtypeStruct((1,), jnp.int32))
-  names = set(abstract["params"])
-  resolutions = [8 * 2 ** i for i in range(len(generator.multipliers) - 1)]
-  return generator, _fill(abstract, checkpoint, _block_order(names, resolutions), "G")
+  return generator, generator_variables(checkpoint, generator, config.model.z_dim)
 
 
 def _discriminator(checkpoint: Checkpoint, config: ml_collections.ConfigDict
@@ -296,13 +331,8 @@ def _discriminator(checkpoint: Checkpoint, config: ml_collections.ConfigDict
   check_config(config)
   _wrong_network(checkpoint, "D")
   _, discriminator = build_models(config.model)
-  size = config.model.resolution
-  abstract = _abstract(discriminator, jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32),
-                       jax.ShapeDtypeStruct((1,), jnp.int32))
-  stages = discriminator_resolutions(size, len(discriminator.multipliers),
-                                     discriminator.final_resolution)
-  order = _block_order(set(abstract["params"]), [out for _, out in stages])
-  return discriminator, _fill(abstract, checkpoint, order, "D")
+  return discriminator, discriminator_variables(checkpoint, discriminator,
+                                                config.model.resolution)
 
 
 def load_generator(path: str, config: ml_collections.ConfigDict) -> tuple[nn.Module, dict]:

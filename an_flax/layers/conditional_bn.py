@@ -19,8 +19,11 @@ class ConditionalBatchNorm(nn.Module):
   gamma = 1 + gain(y), beta = bias(y), `gain` and `bias` bias-free dense layers over
   the one-hot label (initialised by `kernel_init`, spectrally normalised when
   `spectral`), so a PyTorch checkpoint loads as it is and training sees its
-  parametrisation (spectral norm of W, not of 1 + W). Statistics are kept in float32 in
-  `batch_stats`. Under `jax.jit` with a sharded batch they are global-batch statistics.
+  parametrisation (spectral norm of W, not of 1 + W). With `form='one_plus'` the labels
+  may instead be a float conditioning vector (N, d) that the dense layers read as it is:
+  BigGAN's shared class embedding joined with a chunk of z (`an_flax.models.biggan`).
+  Statistics are kept in float32 in `batch_stats`. Under `jax.jit` with a sharded batch
+  they are global-batch statistics.
   Per-device statistics come from applying the model inside `shard_map` with
   `axis_name=None`; `axis_name` averages the statistics over that named axis (e.g. to
   pool them within a `vmap`/`shard_map` group).
@@ -60,12 +63,14 @@ class ConditionalBatchNorm(nn.Module):
       bias = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros,
                       param_dtype=self.param_dtype, name="bias")(labels)
     elif self.form == "one_plus":
-      one_hot = jax.nn.one_hot(labels, self.num_classes, dtype=self.param_dtype)
-      # HIGHEST: the product with a one-hot row selects the row exactly on every backend.
+      condition = (labels if jnp.issubdtype(labels.dtype, jnp.floating)
+                   else jax.nn.one_hot(labels, self.num_classes, dtype=self.param_dtype))
+      # HIGHEST: the product with a one-hot row selects the row exactly on every backend,
+      # and a conditioning vector's is float32's on every backend.
       project = lambda name: SNDense(
           features, use_bias=False, spectral=self.spectral, spectral_form=self.spectral_form,
           kernel_init=self.kernel_init, precision=jax.lax.Precision.HIGHEST,
-          param_dtype=self.param_dtype, name=name)(one_hot, train)
+          param_dtype=self.param_dtype, name=name)(condition, train)
       gain, bias = 1.0 + project("gain"), project("bias")
     else:
       raise ValueError(f"Unknown ConditionalBatchNorm form {self.form!r}; use one of "

@@ -98,3 +98,33 @@ def test_conditional_batch_norm_matches_numpy():
   expected_eval = ((x - running_mean) / np.sqrt(running_var + 1e-5) * gain[labels][:, None, None]
                    + bias[labels][:, None, None])
   np.testing.assert_allclose(np.asarray(y_eval), expected_eval, **TOL)
+
+
+def test_conditional_batch_norm_reads_a_conditioning_vector():
+  """form='one_plus' with a float (N, d) vector (BigGAN's [shared embedding, z chunk]):
+  gamma = 1 + c W_gain, beta = c W_bias, spectral norm of W in the 'torch' form."""
+  rng = np.random.default_rng()
+  x = rng.standard_normal((6, 4, 4, 5)) * 2 + 1
+  condition = rng.standard_normal((6, 7))
+  module = ConditionalBatchNorm(num_classes=3, form="one_plus", spectral=True,
+                                spectral_form="torch")
+  variables = module.init(jax.random.PRNGKey(_seed()), jnp.asarray(x, jnp.float32),
+                          jnp.asarray(condition, jnp.float32))
+  y = module.apply(variables, jnp.asarray(x, jnp.float32), jnp.asarray(condition, jnp.float32),
+                   train=True, mutable=["batch_stats", SPECTRAL_COLLECTION])[0]
+
+  def normalised(name):  # one power iteration from the stored u, as a train call makes
+    kernel = np.asarray(variables["params"][name]["dense"]["kernel"], np.float64)
+    u = np.asarray(variables[SPECTRAL_COLLECTION][name]["TorchSpectralNorm_0"]["dense/kernel/u"])
+    v = kernel @ u
+    v /= np.linalg.norm(v)
+    u = kernel.T @ v
+    u /= np.linalg.norm(u)
+    return kernel / (u @ kernel.T @ v)
+
+  assert variables["params"]["gain"]["dense"]["kernel"].shape == (7, 5)
+  mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+  gain = (1 + condition @ normalised("gain"))[:, None, None]
+  bias = (condition @ normalised("bias"))[:, None, None]
+  np.testing.assert_allclose(np.asarray(y), (x - mean) / np.sqrt(var + 1e-5) * gain + bias,
+                             **TOL)
