@@ -8,7 +8,7 @@ z_dim 120, 1000 classes, as StudioGAN's ImageNet BigGAN and BigGAN-PyTorch's bs2
 with the project's step (`an_flax.training.steps.make_train_step`; optimiser, loss and EMA
 fields of configs/default.py), one fixed random batch on all local devices. "BigGAN" has
 self-attention after G's and D's 64x64 blocks (at 32x32: 16x16, StudioGAN's CIFAR-10
-BigGAN), "BigGAN-AN" AttentiveNorm (`ANOptions`' defaults) in the same places. Per row:
+BigGAN), "BigGAN-AN" AttentiveNorm (the layer's defaults) in the same places. Per row:
 parameters, compile time, the median step after compilation, and the executable's memory
 as XLA plans it (`compiled.memory_analysis()`): temporaries, and in total arguments +
 outputs + temporaries - donated (aliased) buffers. Written to

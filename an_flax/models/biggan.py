@@ -27,7 +27,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from an_flax.models.blocks import INITS, LayerOptions, NonLocal, UpBlock
+from an_flax.models.blocks import NonLocal, UpBlock
+from an_flax.models.layer_options import INITS, LayerOptions
 from an_flax.models.resnet_gan import Discriminator
 
 # Orthogonal init, torch's spectral norm, gamma = 1 + W_gain c; BatchNorm eps by codebase.
