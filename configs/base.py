@@ -98,7 +98,12 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.checkpoint = ml_collections.ConfigDict()
   config.checkpoint.every_steps = 5_000
-  config.checkpoint.keep = 3
+  config.checkpoint.keep = 3  # the newest
+  # Also keep the `keep_best` best checkpoints (0: none) by `best_metric`, a score an
+  # evaluator run during training logs ('<evals name>/<metric>'); best_mode 'min' | 'max'.
+  config.checkpoint.keep_best = 0
+  config.checkpoint.best_metric = "fid/fid"
+  config.checkpoint.best_mode = "min"
 
   config.log_every_steps = 500
   config.sample_every_steps = 10_000

@@ -1,5 +1,6 @@
 """Scores of a checkpoint's generator by the evaluators of `config.evals` (eval.py's
-`--mode=metrics`).
+`--mode=metrics`), on every device of every process of the job: samples and features are
+sharded over all of them, every process holds the same statistics, process 0 writes.
 
 The record written to `<workdir>/eval_<step>.json` holds, besides each evaluator's report
 (its scores and every protocol choice they depend on: `an_flax.evaluation.evaluators`),
@@ -32,7 +33,6 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
   The evaluators load their weights and statistics before anything is restored, so a
   missing file fails first; `reference_command` is the command line its error suggests.
   """
-  _check_single_process()
   start = time.monotonic()
   mesh = mesh_lib.create_mesh()
   models = build_models(config.model)
@@ -59,11 +59,12 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
       "devices": jax.device_count(),
       "seconds": round(time.monotonic() - start, 1),
   }
-  path = os.path.join(workdir, f"eval_{restored.step}.json")
-  with open(path, "w") as f:
-    json.dump(record, f, indent=2)
-  print(format_table(record, {name: type(e) for name, e in zip(names, built)}))
-  logging.info("Wrote %s.", path)
+  if jax.process_index() == 0:  # every process scored the same samples: one writes
+    path = os.path.join(workdir, f"eval_{restored.step}.json")
+    with open(path, "w") as f:
+      json.dump(record, f, indent=2)
+    print(format_table(record, {name: type(e) for name, e in zip(names, built)}))
+    logging.info("Wrote %s.", path)
   return record
 
 
@@ -78,9 +79,3 @@ def format_table(record: Mapping[str, Any], kinds: Mapping[str, Any]) -> str:
   width = max(len(name) for name, _ in rows)
   return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
-
-def _check_single_process() -> None:
-  if jax.process_count() > 1:
-    raise NotImplementedError(
-        "FID runs in one process (the Inception extractor places host arrays); it uses "
-        "all of that process's devices. Run eval.py without --distributed.")

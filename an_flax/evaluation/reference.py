@@ -14,10 +14,12 @@ import os
 import zipfile
 from typing import Any, Dict
 
+import jax
 import ml_collections
 import numpy as np
 import tqdm
 from absl import logging
+from jax.experimental import multihost_utils
 
 from an_flax import metrics
 from an_flax.evaluation.generate import sampling_batch_size
@@ -123,16 +125,21 @@ def compute_reference(config: ml_collections.ConfigDict, entry: ml_collections.C
   from an_flax.data import input_pipeline  # pylint: disable=import-outside-toplevel
   batches = input_pipeline.create_eval_dataset(config, options.reference_split,
                                                sampling_batch_size(config))
+  writer = jax.process_index() == 0  # every process holds every feature: one writes
   try:
-    with open(features_path or os.devnull, "wb") as features:
+    with open(features_path if features_path and writer else os.devnull, "wb") as features:
       for batch in tqdm.tqdm(batches, desc=f"Reference {options.reference_split}",
                              unit="batch"):
-        pool3, _ = extract(batch["image"])  # Padding rows (mask False) are dropped.
-        keep = batch["mask"]
-        accumulator.update(pool3[keep])
-        labels.append(batch["label"][keep])
+        # Each process reads its own rows; all get the features of the global batch.
+        pool3, _ = extract(batch["image"], process_local=True)
+        keep, batch_labels = (multihost_utils.process_allgather(batch[key], tiled=True)
+                              for key in ("mask", "label"))
+        accumulator.update(pool3[keep])  # padding rows (mask False) dropped
+        labels.append(batch_labels[keep])
         if features_path:
           features.write(np.ascontiguousarray(pool3[keep], np.float32).tobytes())
+    if not writer:
+      return {}
     metrics.save_statistics(options.reference_stats, accumulator.statistics())
     labels = np.concatenate(labels)
     provenance = {

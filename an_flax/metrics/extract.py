@@ -29,7 +29,10 @@ def sharded_feature_fn(forward: Forward, variables: Any, mesh: Mesh | None = Non
   is split over every axis of `mesh` (default: all devices on one 'data' axis), variables
   are replicated; batches are zero-padded to a multiple of the device count and the padding
   dropped, so each distinct padded batch size compiles once. Works in multi-process jobs:
-  every process passes the same host batch and gets all of its outputs back.
+  every process passes the same host batch and gets all of its outputs back; or, with
+  `extract(images, process_local=True)`, each passes its own rows of a global batch (as each
+  reads its own slice of a dataset; a multiple of its device count) and every process gets
+  the outputs of all the rows, in process order.
   """
   mesh = mesh or Mesh(jax.devices(), ("data",))
   batch_sharding = NamedSharding(mesh, P(mesh.axis_names))
@@ -43,8 +46,12 @@ def sharded_feature_fn(forward: Forward, variables: Any, mesh: Mesh | None = Non
       images = quantize_to_uint8(images)
     return forward(variables, images)
 
-  def extract(images: ArrayLike) -> tuple[np.ndarray, np.ndarray | None]:
+  def extract(images: ArrayLike, process_local: bool = False
+              ) -> tuple[np.ndarray, np.ndarray | None]:
     images = np.asarray(images)
+    if process_local:  # this process's rows of a global batch: outputs of all the rows
+      global_images = jax.make_array_from_process_local_data(batch_sharding, images)
+      return multihost_utils.process_allgather(run(variables, global_images), tiled=True)
     n = images.shape[0]
     pad = -n % mesh.size
     if pad:

@@ -12,21 +12,32 @@ Restoring the newest checkpoint falls back to older ones when it cannot be read:
 damaged step is moved aside to `<step>.damaged` (never deleted) by a writer, or only
 skipped by a read-only user (evaluation). A checkpoint whose arrays do not fit the run's
 config is not damaged: that is an error naming the config that wrote it.
+
+Besides the newest `keep`, a writer keeps the `KeepBest.count` best checkpoints by a metric
+the run's evaluators report (`record_scores`; kept in `<checkpoints>/scores.json`), and
+never deletes a checkpoint a reader holds a lease on (`reading`: eval.py beside training).
+Both are Orbax preservation policies beside its `LatestN`.
 """
 
+import contextlib
+import dataclasses
 import errno
 import json
 import os
 import shutil
-from typing import Any, Callable, List, Optional, Tuple
+import socket
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import flax
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
+from etils import epath
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
+from orbax.checkpoint import checkpoint_managers
 
 from an_flax.runtime import mesh as mesh_lib
 
@@ -35,6 +46,18 @@ from an_flax.runtime import mesh as mesh_lib
 _SHAPE_FREE_MODEL_FIELDS = ("dtype", "per_device_bn")
 DAMAGED_SUFFIX = ".damaged"
 _TMP_MARKER = ".orbax-checkpoint-tmp"
+SCORES_NAME = "scores.json"  # {step: {metric: value}} of the evaluated checkpoints
+READING_DIR = "reading"  # a reader's lease: `<step>.<host>.<pid>`
+LEASE_SECONDS = 6 * 3600  # a lease older than this is stale: its reader died
+
+
+@dataclasses.dataclass(frozen=True)
+class KeepBest:
+  """Keep the `count` best checkpoints by `metric` ('min': lower is better, or 'max')."""
+
+  count: int
+  metric: str
+  mode: str = "min"
 
 
 class CheckpointError(Exception):
@@ -79,25 +102,42 @@ def _disk_full(error: BaseException) -> bool:
   return False
 
 
+class _Protected:
+  """An Orbax preservation policy: the checkpoints `steps()` names (the best, the read)."""
+
+  def __init__(self, steps: Callable[[], Set[int]]):
+    self._steps = steps
+
+  def should_preserve(self, checkpoints: Any, *, context: Any) -> List[bool]:
+    del context
+    protected = self._steps()
+    return [info.step in protected for info in checkpoints]
+
+
 class Checkpointer:
-  """Saves every `every_steps`, keeps the newest `keep`, restores the newest readable one.
+  """Saves every `every_steps`, keeps the newest `keep` (and the `keep_best` best, and those
+  being read), restores the newest readable one.
 
   `read_only=True` (evaluation, inpainting a picture) creates nothing: a workdir without
   checkpoints is an error, and damaged steps are skipped, not moved.
   """
 
-  def __init__(self, workdir: str, every_steps: int, keep: int, read_only: bool = False):
+  def __init__(self, workdir: str, every_steps: int, keep: int, read_only: bool = False,
+               keep_best: Optional[KeepBest] = None):
     self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
     self.every_steps = every_steps
     self.read_only = read_only
     if read_only and not os.path.isdir(self.directory):
       raise FileNotFoundError(f"No checkpoints in {self.directory}.")
     self._pending_step: Optional[int] = None
+    self._keep_best = keep_best
     self._manager = self._open(keep)
 
   def _open(self, keep: int) -> ocp.CheckpointManager:
+    preserve = checkpoint_managers.AnyPreservationPolicy(
+        [checkpoint_managers.LatestN(n=keep), _Protected(self.protected_steps)])
     options = (ocp.CheckpointManagerOptions(read_only=True) if self.read_only else
-               ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+               ocp.CheckpointManagerOptions(preservation_policy=preserve, create=True,
                                             cleanup_tmp_directories=True))
     return ocp.CheckpointManager(
         self.directory, options=options,
@@ -168,8 +208,13 @@ class Checkpointer:
 
     Raises IncompatibleCheckpointError naming the config that wrote the checkpoint when
     its arrays do not fit this run's (other model changes only warn), and
-    DamagedCheckpointError when it cannot be read.
+    DamagedCheckpointError when it cannot be read. A reader holds a lease on the step
+    meanwhile (`reading`).
     """
+    with (self.reading(step) if self.read_only else contextlib.nullcontext()):
+      return self._restore(step, abstract_state, config)
+
+  def _restore(self, step: int, abstract_state: Any, config: ml_collections.ConfigDict) -> Any:
     where = os.path.join(self.directory, str(step))
     try:
       saved = self._manager.restore(step, args=ocp.args.Composite(
@@ -240,6 +285,73 @@ class Checkpointer:
     logging.warning("Checkpoint step %d is damaged (%s): moved aside to %s; trying an older "
                     "one.", step, error, aside)
     self._manager.reload()
+
+  def record_scores(self, step: int, scores: Dict[str, float]) -> None:
+    """Remembers the evaluators' `scores` of checkpoint `step`, for `keep_best` (process 0
+    writes; a step without a checkpoint is not recorded)."""
+    if (self._keep_best is None or jax.process_index() > 0
+        or self._keep_best.metric not in scores
+        or step not in {*self.all_steps(), self._pending_step}):
+      return
+    recorded = self._scores()
+    recorded[str(step)] = {name: float(value) for name, value in scores.items()}
+    (epath.Path(self.directory) / SCORES_NAME).write_text(json.dumps(recorded, indent=1))
+
+  def _scores(self) -> Dict[str, Dict[str, float]]:
+    path = epath.Path(self.directory) / SCORES_NAME
+    try:
+      return json.loads(path.read_text()) if path.exists() else {}
+    except ValueError:
+      logging.warning("%s is not JSON; the best checkpoints are chosen afresh.", path)
+      return {}
+
+  def best_steps(self) -> List[int]:
+    """The `keep_best.count` best recorded steps, best first."""
+    if self._keep_best is None or self._keep_best.count <= 0:
+      return []
+    metric = self._keep_best.metric
+    scored = [(values[metric], int(step)) for step, values in self._scores().items()
+              if metric in values]
+    ranked = sorted(scored, reverse=self._keep_best.mode == "max")
+    return [step for _, step in ranked[:self._keep_best.count]]
+
+  def read_steps(self) -> Set[int]:
+    """The steps a live reader holds a lease on (`reading`)."""
+    folder = epath.Path(self.directory) / READING_DIR
+    if not folder.exists():
+      return set()
+    now, steps = time.time(), set()
+    for lease in folder.iterdir():
+      try:
+        if now - float(lease.read_text()) < LEASE_SECONDS:
+          steps.add(int(lease.name.split(".")[0]))
+      except (OSError, ValueError):
+        continue  # removed meanwhile, or being written
+    return steps
+
+  def protected_steps(self) -> Set[int]:
+    return set(self.best_steps()) | self.read_steps()
+
+  @contextlib.contextmanager
+  def reading(self, step: int) -> Iterator[None]:
+    """Holds a lease on checkpoint `step` while it is read, so that a training run writing
+    into the same directory does not delete it meanwhile. Best effort: a directory this
+    process cannot write in (someone else's run) is read without one."""
+    lease = (epath.Path(self.directory) / READING_DIR
+             / f"{step}.{socket.gethostname()}.{os.getpid()}")
+    try:
+      lease.parent.mkdir(parents=True, exist_ok=True)
+      lease.write_text(str(time.time()))
+    except OSError as error:
+      logging.info("Reading step %d without a lease (%s).", step, error)
+      lease = None
+    try:
+      yield
+    finally:
+      if lease is not None:
+        lease.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # leave the folder to other readers' leases
+          lease.parent.rmdir()
 
   def close(self) -> None:
     self._manager.close()

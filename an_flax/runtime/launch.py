@@ -4,12 +4,14 @@
 the command line, a missing file, a bad config value, a workdir that cannot be used)
 ends the program with one message on stderr and exit status 1 (2 for flag errors), no
 traceback unless `--traceback` is given; a preempted run exits with
-`preemption.PREEMPTED_EXIT_CODE`. Programming errors keep their traceback.
+`preemption.PREEMPTED_EXIT_CODE` (143); a process of a multi-process job whose peer was lost
+exits with `peers.PEER_LOST_EXIT_CODE` (75). Programming errors keep their traceback.
 
 Multi-process flags: one process per host (GPU node, or CPU process on one machine) with
 `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`, or `--distributed`
 where JAX detects the cluster (Cloud TPU pods, SLURM, Open MPI, Kubernetes,
-JAX_COORDINATOR_ADDRESS).
+JAX_COORDINATOR_ADDRESS); `--heartbeat_timeout_seconds` bounds how long a lost process goes
+unnoticed (`an_flax.runtime.peers`).
 """
 
 import logging as std_logging
@@ -21,8 +23,8 @@ from typing import Callable, List, NoReturn
 import jax
 from absl import app, flags, logging
 
-from an_flax.runtime import mesh, xla_cpu
-from an_flax.runtime.checkpoints import CheckpointError
+from an_flax.runtime import peers, xla_cpu
+from an_flax.runtime.checkpoints import CheckpointError, CheckpointSaveError
 from an_flax.runtime.preemption import PREEMPTED_EXIT_CODE, Preempted
 from an_flax.runtime.workdir import WorkdirError
 
@@ -31,6 +33,10 @@ _DISTRIBUTED = flags.DEFINE_bool(
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes in the job.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in the job.")
+_HEARTBEAT = flags.DEFINE_integer(
+    "heartbeat_timeout_seconds", peers.DEFAULT_HEARTBEAT_TIMEOUT_SECONDS,
+    "Several processes: a process that sends no heartbeat for this long is lost; the others "
+    f"then stop with exit status {peers.PEER_LOST_EXIT_CODE} (restart them all).")
 _TRACEBACK = flags.DEFINE_bool("traceback", False,
                                "Show the Python traceback of an error instead of its message.")
 
@@ -67,7 +73,8 @@ def start() -> None:
   logging.get_absl_handler().addFilter(_orbax_filter)
   sys.unraisablehook = _ignore_closed_event_loops
   if _DISTRIBUTED.value or _COORDINATOR.value:
-    mesh.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    peers.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                     _HEARTBEAT.value)
   logging.info("Devices: %s", jax.devices())
 
 
@@ -106,13 +113,29 @@ def _config_file_error(error: OSError) -> str:
   return " ".join(str(error).split())
 
 
+def _joined() -> bool:
+  """Whether this process is part of a multi-process job."""
+  return bool(_DISTRIBUTED.value or _COORDINATOR.value) and jax.process_count() > 1
+
+
+def _may_be_a_lost_peer(error: BaseException) -> bool:
+  """A failure of a collective, a barrier or a save may be a lost process's doing; a user's
+  mistake (a bad config, a missing file) is not."""
+  return (isinstance(error, (TimeoutError, CheckpointSaveError))
+          or not isinstance(error, (*USER_ERRORS, KeyboardInterrupt, SystemExit)))
+
+
 def run(main: Callable[[List[str]], None]) -> None:
   """`absl.app.run(main)` with the error handling of the module docstring."""
 
   def guarded(argv: List[str]) -> None:
     try:
       main(argv)
+      if _joined():
+        peers.finish(completed=True)
     except Preempted as preempted:
+      if _joined():  # every process stops at the same step: wait for the others' saves
+        peers.finish(completed=preempted.saved)
       logging.warning("%s", preempted)
       logging.flush()
       sys.stdout.flush()
@@ -120,8 +143,12 @@ def run(main: Callable[[List[str]], None]) -> None:
       if preempted.abandoned:  # a compiling thread may still run: end without joining it
         os._exit(PREEMPTED_EXIT_CODE)  # pylint: disable=protected-access
       sys.exit(PREEMPTED_EXIT_CODE)
-    except USER_ERRORS as error:
-      if _TRACEBACK.value:
+    except BaseException as error:  # pylint: disable=broad-except
+      if _joined() and _may_be_a_lost_peer(error):
+        peers.explain_failure()  # ends the process when a peer is gone
+      if _joined():
+        peers.finish(completed=False)
+      if not isinstance(error, USER_ERRORS) or _TRACEBACK.value:
         raise
       message = str(error)
       if "Configuration is not available" in message:

@@ -1,4 +1,4 @@
-"""Device mesh, shardings, global batches and multi-process start-up.
+"""Device mesh, shardings and global batches (joining a multi-process job: `peers`).
 
 One `jax.jit` over a mesh spanning every device of every process: the state
 is replicated, the batch is split along the mesh's 'data' axis.
@@ -8,23 +8,9 @@ from typing import Any, Mapping, Optional, Sequence
 
 import jax
 import numpy as np
-from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
-
-
-def initialize_distributed(coordinator_address: Optional[str] = None,
-                           num_processes: Optional[int] = None,
-                           process_id: Optional[int] = None) -> None:
-  """Joins a multi-process job; call before anything touches a device.
-
-  With no arguments JAX reads JAX_COORDINATOR_ADDRESS or detects the cluster
-  (Cloud TPU, SLURM, Open MPI, Kubernetes). CPU processes talk through gloo.
-  """
-  jax.config.update("jax_cpu_collectives_implementation", "gloo")
-  jax.distributed.initialize(coordinator_address, num_processes, process_id)
-  logging.info("Process %d of %d joined the job.", jax.process_index(), jax.process_count())
 
 
 def check_batch_size(batch_size: int, num_devices: int, num_processes: int,

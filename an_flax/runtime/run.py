@@ -12,7 +12,7 @@ shared input pipeline built on the devices ahead of their step, and the loop
 """
 
 import os
-from typing import Any, Callable, Dict, Protocol, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Protocol, Sequence, Tuple
 
 import jax
 import ml_collections
@@ -22,9 +22,9 @@ from clu import metric_writers, parameter_overview
 from jax.sharding import Mesh
 
 from an_flax.data import input_pipeline
-from an_flax.runtime import checkpoints, loop, mesh as mesh_lib, streams
+from an_flax.runtime import checkpoints, loop, mesh as mesh_lib, peers, streams
 from an_flax.runtime import workdir as workdir_lib
-from an_flax.runtime.checkpoints import Checkpointer
+from an_flax.runtime.checkpoints import Checkpointer, KeepBest
 from an_flax.runtime.evaluators import Evaluator, due
 from an_flax.runtime.preemption import PreemptionGuard
 
@@ -106,7 +106,9 @@ def run_training(task: Task, workdir: str,
   mesh = mesh_lib.create_mesh()
   built = evaluators(mesh)
   with workdir_lib.WorkdirLock(workdir):
-    checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
+    checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep,
+                                keep_best=_keep_best(config))
+    peers.watch_checkpoints(checkpointer.directory)
     writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
     with loop.preemptible(checkpointer, writer) as guard:
       state = _run(task, workdir, mesh, built, checkpointer, writer, guard)
@@ -122,13 +124,25 @@ def _log_outputs(task: Task, workdir: str, checkpointer: Checkpointer) -> None:
                ", ".join(outputs), root, root)
 
 
+def _keep_best(config: ml_collections.ConfigDict) -> Optional[KeepBest]:
+  """`config.checkpoint`'s best checkpoints to keep (a task without the fields keeps none)."""
+  fields = config.checkpoint
+  if not fields.get("keep_best", 0):
+    return None
+  return KeepBest(fields.keep_best, fields.best_metric, fields.best_mode)
+
+
 def _evaluate(evaluators: Sequence[Evaluator], variables: Any, step: int,
-              writer: metric_writers.MetricWriter) -> None:
+              writer: metric_writers.MetricWriter) -> Dict[str, float]:
+  """Runs `evaluators`, logs and writes their scores; returns them all."""
+  everything = {}
   for evaluator in evaluators:
     scores = evaluator(variables)
     logging.info("Step %d: %s.", step,
                  ", ".join(f"{name} {value:.6g}" for name, value in sorted(scores.items())))
     writer.write_scalars(step, scores)
+    everything.update(scores)
+  return everything
 
 
 def _run(task: Task, workdir: str, mesh: Mesh, evaluators: Sequence[Evaluator],
@@ -161,7 +175,8 @@ def _run(task: Task, workdir: str, mesh: Mesh, evaluators: Sequence[Evaluator],
     pictures(state, step, last)
     scoring = due(evaluators, step, last)
     if scoring:
-      _evaluate(scoring, task.evaluation_variables(state), step, writer)
+      scores = _evaluate(scoring, task.evaluation_variables(state), step, writer)
+      checkpointer.record_scores(step, scores)
 
   # Logged once the step is compiled: from here on a SIGTERM saves a checkpoint and stops.
   logging.info("Training from step %d to %d.", start_step, config.num_train_steps)

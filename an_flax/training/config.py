@@ -40,6 +40,24 @@ def check_schema(config: ml_collections.ConfigDict) -> Dict[str, Any]:
                       checked_elsewhere=(evaluators.EVALS,))
 
 
+def _check_keep_best(config: ml_collections.ConfigDict) -> None:
+  fields = config.checkpoint
+  check(fields.keep_best >= 0, "checkpoint.keep_best", "must be >= 0 (0: keep no best ones)")
+  check(fields.best_mode in ("min", "max"), "checkpoint.best_mode",
+        f"unknown {fields.best_mode!r}; use 'min' (lower is better) or 'max'")
+  if not fields.keep_best:
+    return
+  name = fields.best_metric.split("/")[0]
+  entry = config[evaluators.EVALS].get(name)
+  check(entry is not None and entry.every_steps > 0, "checkpoint.best_metric",
+        f"{fields.best_metric!r} must be a score an evaluator logs during training "
+        f"('<name>/<metric>' with config.evals.<name>.every_steps > 0); config.evals "
+        f"{name!r} {'is not run during training' if entry is not None else 'does not exist'}")
+  check(fields.every_steps % entry.every_steps == 0, "checkpoint.best_metric",
+        f"config.evals.{name}.every_steps={entry.every_steps} must divide "
+        f"checkpoint.every_steps={fields.every_steps}, so every checkpoint is scored")
+
+
 def _check_sampling(config: ml_collections.ConfigDict) -> None:
   sampling, devices = config.sampling, jax.device_count()
   size = sampling.batch_size or config.batch_size
@@ -87,6 +105,7 @@ def validate_config(config: ml_collections.ConfigDict, training: bool = True
     check(given[field] >= 0, field, "must be >= 0 (0: off)")
   check(config.profile.num_steps >= 1, "profile.num_steps", "must be at least 1")
   _check_sampling(config)
+  _check_keep_best(config)
   try:
     return build_models(config.model)  # checks the model fields and their consistency
   except ValueError as error:

@@ -192,3 +192,50 @@ def test_failed_save_is_reported_without_blocking_and_its_partial_step_removed(
                                   default.get_config())
   np.testing.assert_array_equal(restored["w"], np.arange(4.0))
   checkpointer.close()
+
+
+def test_the_best_and_the_read_checkpoints_outlive_the_newest(tmp_path):
+  """keep=2 newest, keep_best=2 by a lower-is-better score; a reader's lease protects its
+  step too, and a stale lease does not."""
+  config = default.get_config()
+  best = checkpoints.KeepBest(count=2, metric="fid/fid", mode="min")
+  writer = Checkpointer(str(tmp_path), every_steps=1, keep=2, keep_best=best)
+  scores = {1: 30.0, 2: 10.0, 3: 40.0, 4: 20.0, 5: 50.0, 6: 60.0, 7: 70.0}
+  reader = Checkpointer(str(tmp_path), every_steps=1, keep=2, read_only=True)
+  for step, fid in scores.items():
+    writer.save(step, {"w": jnp.full((2,), float(step))}, config)
+    writer.wait()
+    writer.record_scores(step, {"fid/fid": fid, "fid/inception_score": 1.0})
+    if step == 3:  # step 1 is read (e.g. by eval.py) while steps 4 to 7 land
+      lease = reader.reading(1)
+      lease.__enter__()
+  # After step 7: newest 6, 7; best 2 (10) and 4 (20); 1 is read; 3 and 5 are gone.
+  assert writer.all_steps() == [1, 2, 4, 6, 7]
+  assert writer.best_steps() == [2, 4]
+  lease.__exit__(None, None, None)
+  writer.save(8, {"w": jnp.full((2,), 8.0)}, config)
+  writer.wait()
+  assert writer.all_steps() == [2, 4, 7, 8]  # the lease is gone: so is step 1
+
+  assert not (tmp_path / "checkpoints" / checkpoints.READING_DIR).exists()  # tidied up
+  stale = tmp_path / "checkpoints" / checkpoints.READING_DIR / "7.otherhost.1"
+  stale.parent.mkdir()
+  stale.write_text(str(time.time() - checkpoints.LEASE_SECONDS - 1))
+  assert writer.read_steps() == set()
+  restored = writer.restore(2, {"w": jax.ShapeDtypeStruct((2,), jnp.float32)}, config)
+  np.testing.assert_array_equal(restored["w"], [2.0, 2.0])
+  writer.close()
+  reader.close()
+
+
+def test_a_best_metric_no_training_evaluator_logs_is_refused():
+  from an_flax.training.config import validate_config
+  config = default.get_config()
+  config.checkpoint.keep_best = 3
+  config.checkpoint.best_metric = "shapes/frechet_distance"
+  config.evals.shapes.every_steps = 300  # does not divide the checkpoints' 800
+  with pytest.raises(ValueError, match=r"config\.evals\.shapes\.every_steps=300 must divide"):
+    validate_config(config)
+  config.checkpoint.best_metric = "fid/fid"
+  with pytest.raises(ValueError, match=r"config\.evals 'fid' does not exist"):
+    validate_config(config)

@@ -1,5 +1,5 @@
-"""End-to-end runs of train.py: resume after SIGKILL and SIGTERM, divergence, two processes
-with the periodic FID.
+"""End-to-end runs of train.py: resume after SIGKILL and SIGTERM, divergence, resume across
+topologies, a lost process of a two-process job, and two processes with the periodic FID.
 
 Every run is a subprocess on the tiny default config over the embedded
 dataset. They share a persistent XLA cache, so each program compiles once.
@@ -19,7 +19,7 @@ import pytest
 
 from an_flax import metrics
 from an_flax.evaluation import evaluators
-from an_flax.runtime import mesh as mesh_lib, run
+from an_flax.runtime import mesh as mesh_lib, peers, run
 from an_flax.runtime.checkpoints import Checkpointer
 from an_flax.runtime.preemption import PREEMPTED_EXIT_CODE
 from an_flax.training.task import GanTask
@@ -146,48 +146,75 @@ def _logged_fids(log: str) -> dict[int, float]:
           re.findall(r"Step (\d+): fid/fid ([-+.e0-9]+), fid/inception_score", log)}
 
 
-def test_two_processes_agree_and_their_checkpoint_restores_in_one(
+def test_topologies_a_lost_process_and_two_processes_agreeing(
     tmp_path, data_dir, compile_cache, inception_weights):
-  """Two processes of two CPU devices each, over gloo, as two hosts would run, with the
-  periodic FID of G_ema (random Inception weights at 75x75: the wiring, not the score)."""
+  """One run across topologies: 8 devices in this process, then `train.py` on 1 device, then
+  two processes of two CPU devices each over gloo, as two hosts would run. Killing one of
+  those stops the other with the lost-process status and message within the heartbeat
+  bound; the same two-process command resumes, with the periodic FID of G_ema agreeing
+  between the processes (random Inception weights at 75x75: the wiring, not the score)."""
   reference = str(tmp_path / "reference.npz")
   # With a zero reference covariance the matrix under the sqrtm is 0, finite at the first
   # try: scipy's slow 2048x2048 sqrtm runs once per FID, not twice (singular retry).
   metrics.save_statistics(reference, metrics.Statistics(np.zeros(2048), np.zeros((2048, 2048))))
-  fid_flags = {"evals.fid.every_steps": 4, "evals.fid.training_num_samples": 8,
+  fid_flags = {"evals.fid.every_steps": 1000, "evals.fid.training_num_samples": 8,
                "sampling.batch_size": 8, "evals.fid.is_splits": 2,
                "evals.fid.inception_size": 75, "evals.fid.inception_weights": inception_weights,
                "evals.fid.reference_stats": reference}
+  config = override(_load(WITH_FID_CONFIG), {**TINY, "dataset.data_dir": data_dir,
+                                             "num_train_steps": 2})
   workdir = tmp_path / "run"
+  run.run_training(GanTask(config), str(workdir))  # 8 devices
+  log = _finish(start_training(str(workdir), data_dir, compile_cache,
+                               "--config.num_train_steps=4", config_file=WITH_FID_CONFIG))
+  assert "Restored step 2 from" in log and "Finished at step 4" in log, log[-3000:]  # 1 device
+
   address = f"127.0.0.1:{_free_port()}"
-  processes = [start_training(
-      str(workdir), data_dir, compile_cache, "--config.num_train_steps=4",
+  two_processes = lambda steps, *extra: [start_training(
+      str(workdir), data_dir, compile_cache, f"--config.num_train_steps={steps}",
       *[f"--config.{k}={v}" for k, v in fid_flags.items()],
       f"--coordinator_address={address}", "--num_processes=2", f"--process_id={i}",
-      num_devices=2, config_file=WITH_FID_CONFIG) for i in range(2)]
-  logs = [_finish(p) for p in processes]
+      "--heartbeat_timeout_seconds=10", *extra, num_devices=2,
+      log_path=str(tmp_path / f"process{i}.log"), config_file=WITH_FID_CONFIG)
+      for i in range(2)]
+  survivor, victim = two_processes(1000)
+  _wait_for(lambda: _steps(workdir)[-1] >= 8, survivor)
+  victim.kill()
+  killed = time.monotonic()
+  assert survivor.wait(timeout=60) == peers.PEER_LOST_EXIT_CODE, _read(
+      str(tmp_path / "process0.log"))[-3000:]
+  assert time.monotonic() - killed < 10 + 15  # the heartbeat timeout, and some polling
+  log = _read(str(tmp_path / "process0.log"))
+  newest = max(int(n) for n in re.findall(r"the newest checkpoint is step (\d+)", log))
+  assert "process 1 of the 2-process job is gone" in log and newest >= 8
+  assert "Restart every process with the same command" in log and "Traceback" not in log
+  assert "Check failure stack trace" not in log
+
+  address = f"127.0.0.1:{_free_port()}"
+  processes = two_processes(newest + 2)
+  for process in processes:
+    _finish(process)
+  logs = [_read(str(tmp_path / f"process{i}.log")) for i in range(2)]
   assert [p.returncode for p in processes] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
-  assert "Process 1 of 2 joined the job." in logs[1]
-  assert _steps(workdir)[-1] == 4
-
-  config = override(_load(WITH_FID_CONFIG), {**TINY, "dataset.data_dir": data_dir})
+  assert "Process 1 of 2 joined the job" in logs[1] and f"Restored step {newest} from" in logs[1]
+  assert _steps(workdir)[-1] == newest + 2
   state = _restore(config, str(workdir))
-  assert int(state.step) == 4
+  assert int(state.step) == newest + 2
 
-  # Both processes score the same samples (one FID each: 2048x2048 sqrtms are slow here;
-  # the schedule is tested in tests/runtime/test_evaluators.py), so both held the same G_ema.
+  # Both processes score the same samples (one FID each, at the last step: 2048x2048
+  # sqrtms are slow here), so both held the same G_ema.
   fids = [_logged_fids(log) for log in logs]
-  assert sorted(fids[0]) == [4] and fids[1] == fids[0], logs[0][-3000:]
+  assert sorted(fids[0]) == [newest + 2] and fids[1] == fids[0], logs[0][-3000:]
   # The FID of the saved state, recomputed here on 8 devices in one process (the last
   # digit of the log line is the tolerance; sharding may flip a rare uint8 rounding).
   config = override(config, fid_flags)
   [fid] = evaluators.build(config, mesh_lib.create_mesh(), GanTask(config).generator,
                            training=True)
   expected = fid({"params": state.ema_params, **state.ema_state})["fid/fid"]
-  assert fids[0][4] == pytest.approx(expected, rel=1e-4)
+  assert fids[0][newest + 2] == pytest.approx(expected, rel=1e-4)
   events = [name for name in os.listdir(workdir) if name.startswith("events.out.tfevents")]
-  assert len(events) == 1  # process 0 writes the metrics
-  assert {"fid/fid", "fid/inception_score"} <= _event_tags(os.path.join(workdir, events[0]))
+  assert {"fid/fid", "fid/inception_score"} <= set().union(
+      *(_event_tags(os.path.join(workdir, name)) for name in events))
 
 
 def _event_tags(path: str) -> set[str]:
