@@ -2,7 +2,8 @@ r"""Evaluates a class-conditional GAN checkpoint: `python eval.py --config CONFI
 
 Modes (`--mode`):
   metrics    (default) the evaluators of `config.evals` (or those named by `--evals`) score
-             the newest checkpoint (or `--checkpoint_step`) -> `<workdir>/eval_<step>.json`:
+             the newest checkpoint (or `--checkpoint_step`) -> `<workdir>/eval_<step>.json`;
+             with `--follow`, every checkpoint without a record as it lands, beside training:
              'inception' entries FID, IS and, with `reference_class_stats`, intra-FID;
              'shapes' entries (symmetric_shapes, the default config's) Frechet distance,
              class accuracy, precision / recall / density / coverage and mirror / tile
@@ -15,9 +16,10 @@ Modes (`--mode`):
              needs no dataset and no Inception weights.
 
 The config is the training run's (`config.sampling` and `config.evals` set the protocol);
-override fields on the command line, e.g. `--config.evals.fid.num_samples=10000`. Runs in
-one process on all of its devices. Reads checkpoints without changing them: it can run
-beside training.
+override fields on the command line, e.g. `--config.evals.fid.num_samples=10000`. Runs on
+every device of every process of a job (the flags of train.py: --coordinator_address, ...;
+process 0 writes). Reads checkpoints without changing them, holding a lease on the one it
+reads so a training run beside it does not delete it meanwhile.
 """
 
 import shlex
@@ -36,6 +38,10 @@ _MODE = flags.DEFINE_enum("mode", "metrics", ["metrics", "reference", "samples"]
                           "What to compute (see the module docstring).")
 _STEP = flags.DEFINE_integer("checkpoint_step", None, "Checkpoint to evaluate (default: newest).")
 _EVALS = flags.DEFINE_list("evals", None, "Names of config.evals entries (default: all).")
+_FOLLOW = flags.DEFINE_bool(
+    "follow", False, "--mode=metrics: score each checkpoint without a record as it lands, "
+    "oldest first, until the run's last step is scored or the run is over.")
+_POLL = flags.DEFINE_float("follow_poll_seconds", 30.0, "--follow: how often to look.")
 flags.mark_flags_as_required(["config"])
 
 
@@ -73,7 +79,9 @@ def main(argv: list[str]) -> None:
     return
   if not _WORKDIR.value:
     raise app.UsageError(f"--mode={_MODE.value} needs --workdir (the training run's).")
-  if _MODE.value == "metrics":
+  if _MODE.value == "metrics" and _FOLLOW.value:
+    evaluate.follow(config, _WORKDIR.value, names, _reference_command(), _POLL.value)
+  elif _MODE.value == "metrics":
     evaluate.evaluate_checkpoint(config, _WORKDIR.value, _STEP.value, names,
                                  _reference_command())
   else:

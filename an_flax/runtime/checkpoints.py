@@ -350,7 +350,8 @@ class Checkpointer:
     finally:
       if lease is not None:
         lease.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # leave the folder to other readers' leases
+        # Leave the folder to other readers' leases (epath: ValueError when not empty).
+        with contextlib.suppress(OSError, ValueError):
           lease.parent.rmdir()
 
   def close(self) -> None:
