@@ -19,18 +19,19 @@ G and z are those of `--mode=metrics` (G_ema, standing statistics, truncation).
 """
 
 import json
-import os
 from typing import Any, Optional, Sequence
 
 import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from etils import epath
 from flax import traverse_util
 
 from an_flax.evaluation.generate import Sampler, sample_z, sampling_batch_size, uniform_labels
 from an_flax.evaluation.restore import restore_generator
 from an_flax.runtime import mesh as mesh_lib, pictures, streams
+from an_flax.runtime.workdir import join
 
 SHEET_ROWS, SHEET_COLUMNS = 4, 8
 INTERP_STEPS = 8
@@ -67,9 +68,12 @@ def write_samples(config: ml_collections.ConfigDict, workdir: str,
   key = streams.key(config.seed, streams.Stream.SAMPLES)
   draw = lambda stream, num: np.asarray(
       sample_z(jax.random.fold_in(key, stream), num, z_dim, options.truncation))
-  out = os.path.join(workdir, f"samples_{restored.step}")
-  write = lambda name, images, rows: pictures.write_png(
-      os.path.join(out, name), pictures.grid(images, rows))
+  out = join(workdir, f"samples_{restored.step}")
+  writer = jax.process_index() == 0  # every process draws every sample: one writes
+
+  def write(name: str, images: np.ndarray, rows: int) -> None:
+    if writer:
+      pictures.write_png(join(out, name), pictures.grid(images, rows))
 
   per_sheet = SHEET_ROWS * SHEET_COLUMNS
   images = sampler.images(variables, draw(0, per_sheet * len(classes)),
@@ -93,15 +97,17 @@ def write_samples(config: ml_collections.ConfigDict, workdir: str,
     labels = uniform_labels(options.num_npz_samples, num_classes, config.seed)
     stream = sampler.stream(variables, labels, jax.random.fold_in(key, 4), "samples.npz")
     images = np.concatenate([batch for batch, _ in stream])
-    with open(os.path.join(out, "samples.npz"), "wb") as f:
-      np.savez(f, images=images, labels=labels)
-  with open(os.path.join(out, "info.json"), "w") as f:
-    json.dump({"step": restored.step, "checkpoint": restored.checkpoint,
-               "generator": "G_ema" if restored.use_ema else "G",
-               "standing_stats_batches": restored.standing_stats_batches,
-               "truncation": options.truncation, "seed": config.seed,
-               "classes": [int(c) for c in classes],
-               "num_npz_samples": options.num_npz_samples}, f, indent=2)
+    if writer:
+      with (epath.Path(out) / "samples.npz").open("wb") as f:
+        np.savez(f, images=images, labels=labels)
+  if writer:
+    (epath.Path(out) / "info.json").write_text(json.dumps({
+        "step": restored.step, "checkpoint": restored.checkpoint,
+        "generator": "G_ema" if restored.use_ema else "G",
+        "standing_stats_batches": restored.standing_stats_batches,
+        "truncation": options.truncation, "seed": config.seed,
+        "classes": [int(c) for c in classes],
+        "num_npz_samples": options.num_npz_samples}, indent=2))
   logging.info("Wrote samples of step %d to %s.", restored.step, out)
   return out
 

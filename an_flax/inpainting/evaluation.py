@@ -11,13 +11,13 @@ are averaged over images (`an_flax.metrics.image_quality`).
 """
 
 import json
-import os
 from typing import Any, Dict, Tuple
 
 import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from etils import epath
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
@@ -28,6 +28,7 @@ from an_flax.inpainting.config import validate_config
 from an_flax.inpainting.task import PICTURE_ROWS, picture
 from an_flax.metrics.image_quality import image_quality
 from an_flax.runtime import checkpoints, mesh as mesh_lib, pictures
+from an_flax.runtime.workdir import absolute, join
 
 _free_form = jax.jit(masks_lib.free_form, static_argnums=(1, 2))
 
@@ -70,7 +71,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   inpaint = steps.make_inpaint_fn(generator, mesh)
   kinds = ("centered", "free_form") if config.eval.free_form else ("centered",)
   scores = {kind: {"psnr": [], "ssim": [], "l1": []} for kind in kinds}
-  out_dir = os.path.join(workdir, "eval")
+  out_dir = join(workdir, "eval")
   eval_batches = input_pipeline.create_eval_dataset(
       config, config.dataset.eval_split, config.eval.batch_size, config.eval.num_examples,
       global_order=True)
@@ -88,13 +89,13 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
         shown = multihost_utils.process_allgather({**outputs, "truth": batch["image"]}, tiled=True)
         if jax.process_index() == 0:
           shown = {k: v[:PICTURE_ROWS] for k, v in shown.items()}
-          pictures.write_png(os.path.join(out_dir, f"step_{step:06d}_{kind}.png"),
+          pictures.write_png(join(out_dir, f"step_{step:06d}_{kind}.png"),
                               picture(shown, shown.pop("truth")))
 
   results = {kind: {name: float(np.mean(values)) for name, values in metric.items()}
              for kind, metric in scores.items()}
   report = {
-      "step": step, "workdir": os.path.abspath(workdir), "results": results,
+      "step": step, "workdir": absolute(workdir), "results": results,
       "protocol": {
           "dataset": config.dataset.name, "data_dir": config.dataset.data_dir,
           "split": config.dataset.eval_split,
@@ -116,9 +117,8 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
       },
   }
   if jax.process_index() == 0:
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"step_{step:06d}.json")
-    with open(path, "w") as f:
-      json.dump(report, f, indent=2)
+    path = epath.Path(out_dir) / f"step_{step:06d}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
     logging.info("Evaluation of step %d: %s -> %s", step, results, path)
   return report

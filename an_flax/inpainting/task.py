@@ -7,7 +7,6 @@ evaluation batch with centred holes, inpainted, in `<workdir>/pictures/step_<ste
 a fresh run also draws step 0, so the first and last pictures are "before" and "after".
 """
 
-import os
 from typing import Any, Dict, Tuple
 
 import jax
@@ -23,6 +22,7 @@ from an_flax.inpainting import steps
 from an_flax.inpainting.config import validate_config
 from an_flax.inpainting.vgg19 import load_vgg19
 from an_flax.runtime import loop, mesh as mesh_lib, pictures as pictures_lib
+from an_flax.runtime.workdir import join
 
 PICTURE_ROWS = 8
 COLUMNS = ("input", "coarse", "refined", "composite", "ground truth")
@@ -108,7 +108,7 @@ class Pictures:
         {**outputs, "ground truth": self._batch["image"]}, tiled=True)
     outputs = {k: v[:PICTURE_ROWS] for k, v in outputs.items()}
     sheet = picture(outputs, outputs.pop("ground truth"))
-    path = os.path.join(self._workdir, "pictures", f"step_{step:06d}.png")
+    path = join(self._workdir, "pictures", f"step_{step:06d}.png")
     if jax.process_index() == 0:
       pictures_lib.write_png(path, sheet)
       self._writer.write_images(step, {"inpainting": sheet[None]})

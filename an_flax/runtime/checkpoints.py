@@ -39,7 +39,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 from orbax.checkpoint import checkpoint_managers
 
-from an_flax.runtime import mesh as mesh_lib
+from an_flax.runtime import mesh as mesh_lib, workdir as workdir_lib
 
 # Model fields that do not change any array shape: a checkpoint written with
 # another value restores fine (e.g. a float32 run resumed in bfloat16).
@@ -124,10 +124,10 @@ class Checkpointer:
 
   def __init__(self, workdir: str, every_steps: int, keep: int, read_only: bool = False,
                keep_best: Optional[KeepBest] = None):
-    self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+    self.directory = workdir_lib.join(workdir_lib.absolute(workdir), "checkpoints")
     self.every_steps = every_steps
     self.read_only = read_only
-    if read_only and not os.path.isdir(self.directory):
+    if read_only and not epath.Path(self.directory).is_dir():
       raise FileNotFoundError(f"No checkpoints in {self.directory}.")
     self._pending_step: Optional[int] = None
     self._keep_best = keep_best
@@ -143,6 +143,9 @@ class Checkpointer:
         self.directory, options=options,
         item_handlers={"state": ocp.StandardCheckpointHandler(),
                        "config": ocp.JsonCheckpointHandler()})
+
+  def _step_path(self, step: int) -> str:
+    return workdir_lib.join(self.directory, str(step))
 
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
@@ -183,21 +186,22 @@ class Checkpointer:
   def _failed(self, error: Exception) -> None:
     """Removes the partial step and raises one message: what, where, free space."""
     step, self._pending_step = self._pending_step, None
-    removed = []
-    if jax.process_index() == 0 and os.path.isdir(self.directory):
-      for name in os.listdir(self.directory):
-        if name.split(".")[0] == str(step) and _TMP_MARKER in name:
-          shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
-          removed.append(name)
+    removed, directory = [], epath.Path(self.directory)
+    if jax.process_index() == 0 and directory.is_dir():
+      for partial in directory.iterdir():
+        if partial.name.split(".")[0] == str(step) and _TMP_MARKER in partial.name:
+          with contextlib.suppress(OSError):
+            partial.rmtree()
+          removed.append(partial.name)
     reason, disk = _first_line(error), ""
     if _disk_full(error):
-      free = shutil.disk_usage(self.directory).free
+      free = shutil.disk_usage(self.directory).free  # a full disk is a local one
       reason = "No space left on device"
       disk = (f" {free / 2**20:.1f} MiB are free on the filesystem of {self.directory}: "
               "free space, or point --workdir elsewhere and copy the checkpoints over.")
     older = [s for s in self._manager.all_steps() if s != step]
     raise CheckpointSaveError(
-        f"Saving the checkpoint of step {step} to {os.path.join(self.directory, str(step))} "
+        f"Saving the checkpoint of step {step} to {self._step_path(step)} "
         f"failed: {reason}.{disk} "
         + (f"Its partial directory {', '.join(removed)} was removed. " if removed else "")
         + (f"The newest complete checkpoint is step {max(older)}; the same command resumes "
@@ -215,7 +219,7 @@ class Checkpointer:
       return self._restore(step, abstract_state, config)
 
   def _restore(self, step: int, abstract_state: Any, config: ml_collections.ConfigDict) -> Any:
-    where = os.path.join(self.directory, str(step))
+    where = self._step_path(step)
     try:
       saved = self._manager.restore(step, args=ocp.args.Composite(
           config=ocp.args.JsonRestore()))["config"]
@@ -235,7 +239,7 @@ class Checkpointer:
       raise IncompatibleCheckpointError(
           f"The checkpoint {where} was written by an incompatible config "
           f"({fields or 'same model fields'}; arrays: {mismatched_arrays}). Its config is "
-          f"stored in {os.path.join(where, 'config')}. Use a fresh --workdir, or the config "
+          f"stored in {workdir_lib.join(where, 'config')}. Use a fresh --workdir, or the config "
           "that wrote it.")
     if mismatched:
       logging.warning("Resuming %s with changed model fields (%s).", where, fields)
@@ -270,16 +274,16 @@ class Checkpointer:
     return None
 
   def _set_aside(self, step: int, error: DamagedCheckpointError) -> None:
-    where = os.path.join(self.directory, str(step))
+    where = self._step_path(step)
     if self.read_only:
       logging.warning("Checkpoint step %d is damaged (%s); trying an older one.", step, error)
       return
     aside = where + DAMAGED_SUFFIX
     if jax.process_index() == 0:
       suffix = 1
-      while os.path.exists(aside):
+      while epath.Path(aside).exists():
         aside, suffix = f"{where}{DAMAGED_SUFFIX}{suffix}", suffix + 1
-      os.rename(where, aside)
+      epath.Path(where).rename(aside)
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices(f"checkpoint {step} set aside")
     logging.warning("Checkpoint step %d is damaged (%s): moved aside to %s; trying an older "
@@ -401,4 +405,4 @@ def restore_for_reading(workdir: str, config: ml_collections.ConfigDict, abstrac
       state = checkpointer.restore(step, abstract, config)
   finally:
     checkpointer.close()
-  return state, step, os.path.join(checkpointer.directory, str(step))
+  return state, step, workdir_lib.join(checkpointer.directory, str(step))

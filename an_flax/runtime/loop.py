@@ -234,6 +234,7 @@ def train_loop(config: ml_collections.ConfigDict, *, state: Any, start_step: int
       with report.timed("checkpoint"):
         checkpointer.save(step, state, config)
       last_saved = step
+      writer.flush()  # the logs land with the checkpoint (in an object store, as a new file)
     if stop:
       raise Preempted(step, saved=True)
     after_step(state, step, last)

@@ -1,9 +1,9 @@
 """Pictures for humans: class-conditional sample sheets and AN layout maps (uint8 HWC)."""
 
-import os
 from typing import Mapping, Sequence
 
 import numpy as np
+from etils import epath
 from PIL import Image, ImageDraw, ImageFont
 
 # Fixed palette (matplotlib's tab20) so an entity keeps its colour across steps.
@@ -120,8 +120,11 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def write_png(path: str, image: np.ndarray) -> None:
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  Image.fromarray(image).save(path)
+  """`image` as a PNG file at `path`, a local path or an object-store URL (`gs://...`)."""
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with path.open("wb") as f:
+    Image.fromarray(image).save(f, format="PNG")
 
 
 def sample_classes(num_classes: int, num_rows: int) -> Sequence[int]:

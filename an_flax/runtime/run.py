@@ -11,7 +11,6 @@ shared input pipeline built on the devices ahead of their step, and the loop
 (`an_flax.runtime.loop.train_loop`) with pictures and evaluators after each step.
 """
 
-import os
 from typing import Any, Callable, Dict, Optional, Protocol, Sequence, Tuple
 
 import jax
@@ -22,7 +21,7 @@ from clu import metric_writers, parameter_overview
 from jax.sharding import Mesh
 
 from an_flax.data import input_pipeline
-from an_flax.runtime import checkpoints, loop, mesh as mesh_lib, peers, streams
+from an_flax.runtime import checkpoints, loop, mesh as mesh_lib, peers, streams, writers
 from an_flax.runtime import workdir as workdir_lib
 from an_flax.runtime.checkpoints import Checkpointer, KeepBest
 from an_flax.runtime.evaluators import Evaluator, due
@@ -109,7 +108,7 @@ def run_training(task: Task, workdir: str,
     checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep,
                                 keep_best=_keep_best(config))
     peers.watch_checkpoints(checkpointer.directory)
-    writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+    writer = writers.create_writer(workdir, just_logging=jax.process_index() > 0)
     with loop.preemptible(checkpointer, writer) as guard:
       state = _run(task, workdir, mesh, built, checkpointer, writer, guard)
   logging.info("Finished at step %d.", config.num_train_steps)
@@ -117,9 +116,9 @@ def run_training(task: Task, workdir: str,
 
 
 def _log_outputs(task: Task, workdir: str, checkpointer: Checkpointer) -> None:
-  root = os.path.abspath(workdir)
+  root = workdir_lib.absolute(workdir)
   outputs = [f"checkpoints in {checkpointer.directory}"] + [
-      f"{what} in {os.path.join(root, folder)}" for what, folder in task.outputs.items()]
+      f"{what} in {workdir_lib.join(root, folder)}" for what, folder in task.outputs.items()]
   logging.info("Outputs: %s, TensorBoard events in %s (tensorboard --logdir %s).",
                ", ".join(outputs), root, root)
 

@@ -1,14 +1,17 @@
 """The run directory: checked writable before anything is built, and locked while a run uses it.
 
-The lock is `<workdir>/lock`, a JSON record of its holder (host, pid, start time,
-command), created atomically (O_CREAT | O_EXCL) by process 0 of a job, so one lock
-stands for the whole multi-host job. A background thread refreshes its modification
-time every `HEARTBEAT_SECONDS`. A second run on the workdir is refused, naming the
-holder. A lock is stale, and is taken over with a warning, when its holder ran on this
-host and its process is gone, or when it has not been refreshed for `STALE_SECONDS`
-(a holder on another host that died). The lock needs a POSIX filesystem (local disk,
-NFS): workdirs are local paths throughout this project; a gs:// workdir is refused by
-`check_writable`.
+A workdir is a local (or network-mounted) directory, or a folder of an object store
+(`gs://bucket/run`: checkpoints through Orbax and TensorStore, every other file through
+`etils.epath`, both of which reach Cloud Storage natively).
+
+The lock is `<workdir>/lock`, a JSON record of its holder (host, pid, start time, command,
+last refresh), created by process 0 of a job only if it does not exist: `O_EXCL` on a file
+system, a write with the precondition "no generation yet" on Cloud Storage (fsspec's
+`pipe_file(mode='create')` through gcsfs), so one lock stands for the whole multi-host
+job. A background thread rewrites its `refreshed` time every `HEARTBEAT_SECONDS`. A second
+run on the workdir is refused, naming the holder. A lock is stale, and is taken over with a
+warning, when its holder ran on this host and its process is gone, or when it was not
+refreshed for `STALE_SECONDS` (a holder on another host that died).
 """
 
 import datetime
@@ -19,8 +22,10 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from typing import Any, Dict, Optional
 
+import fsspec
 import jax
 from absl import logging
 from jax.experimental import multihost_utils
@@ -34,21 +39,32 @@ class WorkdirError(Exception):
   """The workdir cannot be used: a file, read-only, or held by another run."""
 
 
+def is_remote(path: str) -> bool:
+  """An object-store URL (`gs://...`), not a file system path."""
+  return "://" in path
+
+
+def absolute(path: str) -> str:
+  """`path` made absolute when it is a file system path; URLs as they are."""
+  return path if is_remote(path) else os.path.abspath(path)
+
+
+def join(path: str, *names: str) -> str:
+  return "/".join([path.rstrip("/"), *names]) if is_remote(path) else os.path.join(path, *names)
+
+
 def check_writable(workdir: str) -> None:
   """Creates `workdir` if needed and checks that files can be written in it."""
-  if "://" in workdir:
-    raise WorkdirError(f"--workdir={workdir}: only local or network-mounted (POSIX) "
-                       "directories are supported; mount the bucket (e.g. gcsfuse) and pass "
-                       "its path.")
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
+  fs, path = fsspec.core.url_to_fs(workdir)
+  if fs.isfile(path):
     raise WorkdirError(f"--workdir={workdir} is a file, not a directory: choose a directory "
                        "(it is created if missing).")
+  probe = f"{path.rstrip('/')}/.write_test.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex}"
   try:
-    os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, f".write_test.{os.getpid()}")
-    with open(probe, "w") as f:
+    fs.makedirs(path, exist_ok=True)
+    with fs.open(probe, "w") as f:
       f.write("ok")
-    os.remove(probe)
+    fs.rm(probe)
   except OSError as error:
     reason = ("it is read-only" if error.errno in (errno.EACCES, errno.EROFS, errno.EPERM)
               else error.strerror or str(error))
@@ -75,38 +91,54 @@ class WorkdirLock:
   """`with WorkdirLock(workdir):` holds the workdir for this job; released on exit."""
 
   def __init__(self, workdir: str):
-    self.path = os.path.join(workdir, LOCK_NAME)
+    self.path = join(workdir, LOCK_NAME)
+    self._fs, self._fs_path = fsspec.core.url_to_fs(self.path)
+    self._record: Optional[Dict[str, Any]] = None
     self._stop = threading.Event()
     self._thread: Optional[threading.Thread] = None
 
   def _read_holder(self) -> Optional[Dict[str, Any]]:
     try:
-      with open(self.path) as f:
-        return json.load(f)
+      return json.loads(self._fs.cat_file(self._fs_path))
     except FileNotFoundError:
       return None
     except (OSError, ValueError):
       return {}  # being written, or garbage: judged by its age
 
+  def _age(self, holder: Dict[str, Any]) -> float:
+    """Seconds since the holder last refreshed the lock (the object's time if unrecorded)."""
+    refreshed = holder.get("refreshed")
+    if not isinstance(refreshed, (int, float)):
+      try:
+        refreshed = self._fs.modified(self._fs_path).timestamp()
+      except (OSError, NotImplementedError):
+        return 0.0
+    return time.time() - refreshed
+
   def _stale(self, holder: Dict[str, Any]) -> bool:
-    try:
-      age = time.time() - os.path.getmtime(self.path)
-    except FileNotFoundError:
-      return True
     if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
       return not _pid_alive(holder["pid"])
-    return age > STALE_SECONDS
+    return self._age(holder) > STALE_SECONDS
+
+  def _write(self, create: bool) -> None:
+    """Writes the record; with `create`, only if no lock exists (else FileExistsError): a
+    Cloud Storage write with the precondition "no generation yet", or an `O_EXCL` open."""
+    self._record["refreshed"] = time.time()
+    data = json.dumps(self._record).encode()
+    if create and is_remote(self.path):
+      self._fs.pipe_file(self._fs_path, data, mode="create")
+      return
+    with self._fs.open(self._fs_path, "xb" if create else "wb") as f:
+      f.write(data)
 
   def _try_create(self) -> bool:
-    record = {"host": socket.gethostname(), "pid": os.getpid(),
-              "started": datetime.datetime.now().isoformat(timespec="seconds"),
-              "command": " ".join(sys.argv), "processes": jax.process_count()}
+    self._record = {"host": socket.gethostname(), "pid": os.getpid(),
+                    "started": datetime.datetime.now().isoformat(timespec="seconds"),
+                    "command": " ".join(sys.argv), "processes": jax.process_count()}
     try:
-      fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+      self._write(create=True)
     except FileExistsError:
       return False
-    with os.fdopen(fd, "w") as f:
-      json.dump(record, f)
     return True
 
   def _acquire_here(self) -> Optional[str]:
@@ -124,7 +156,7 @@ class WorkdirLock:
       logging.warning("Taking over the stale lock %s (%s: that process is gone).", self.path,
                       _describe(holder))
       try:
-        os.remove(self.path)
+        self._fs.rm(self._fs_path)
       except FileNotFoundError:
         pass
     return f"Could not take the lock {self.path}: it keeps changing; is another run starting?"
@@ -145,7 +177,8 @@ class WorkdirLock:
   def _heartbeat(self) -> None:
     while not self._stop.wait(HEARTBEAT_SECONDS):
       try:
-        os.utime(self.path)
+        if self._read_holder() == self._record:  # still ours: rewrite its refresh time
+          self._write(create=False)
       except OSError:
         pass
 
@@ -156,4 +189,4 @@ class WorkdirLock:
     self._thread.join()
     holder = self._read_holder()
     if holder and holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
-      os.remove(self.path)
+      self._fs.rm(self._fs_path)

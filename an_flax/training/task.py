@@ -6,7 +6,6 @@ pictures (class-conditional sample sheets of G_ema on fixed noise and the AN lay
 maps) and what its evaluators score (G_ema's variables).
 """
 
-import os
 from typing import Any, Dict, Tuple
 
 import jax
@@ -19,6 +18,7 @@ from jax.sharding import Mesh
 from an_flax.data import input_pipeline
 from an_flax.runtime import loop, mesh as mesh_lib, pictures as pictures_lib, streams
 from an_flax.runtime.config_checks import check
+from an_flax.runtime.workdir import join
 from an_flax.training import steps
 from an_flax.training.config import validate_config
 from an_flax.training.state import TrainState, create_train_state, make_optimizers
@@ -99,7 +99,7 @@ class Pictures:
       return
     if samples:
       sheet = pictures_lib.sample_sheet(images, self._rows)
-      pictures_lib.write_png(os.path.join(self._workdir, "samples", f"step_{step:06d}.png"), sheet)
+      pictures_lib.write_png(join(self._workdir, "samples", f"step_{step:06d}.png"), sheet)
       self._writer.write_images(step, {"samples": sheet[None]})
     if layouts:
       self._write_layouts(step, images, {**{f"G/{k}": v for k, v in g_layouts.items()},
@@ -113,7 +113,7 @@ class Pictures:
       return
     pick = np.arange(min(self._rows, LAYOUT_EXAMPLES)) * SAMPLE_COLUMNS  # one per class
     picture = pictures_lib.layout_picture(images[pick], {k: v[pick] for k, v in layouts.items()})
-    pictures_lib.write_png(os.path.join(self._workdir, "layouts", f"step_{step:06d}.png"), picture)
+    pictures_lib.write_png(join(self._workdir, "layouts", f"step_{step:06d}.png"), picture)
     self._writer.write_images(step, {"layouts": picture[None]})
     logging.info("Layout picture rows: image, then per module (%s) argmax + entity maps.",
                  ", ".join(sorted(layouts)))
