@@ -88,8 +88,15 @@ def test_samples_mode_writes_sheets_and_npz(run_eval, workdir, checkpoint_steps,
       assert image.mode == "RGB" and min(image.size) > 32
   with np.load(folder / "samples.npz") as f:
     images, labels = f["images"], f["labels"]
+    # BigGAN-PyTorch's inception_tf13.py (ajbrock/BigGAN-PyTorch at 98459431): `ims =
+    # np.load(fname)['x']`, then `list(ims.swapaxes(1,2).swapaxes(2,3))`, each image
+    # asserted to be 3-dimensional with values in [0, 255] and a maximum above 10.
+    tf13_images = list(f["x"].swapaxes(1, 2).swapaxes(2, 3))
+    np.testing.assert_array_equal(f["y"], labels)
   assert images.shape == (20, 32, 32, 3) and images.dtype == np.uint8
   assert labels.shape == (20,) and labels.min() >= 0 and labels.max() < 10
   assert images.std() > 0
+  np.testing.assert_array_equal(np.stack(tf13_images), images)
+  assert tf13_images[0].ndim == 3 and tf13_images[0].max() > 10
   with open(folder / "info.json") as f:
     assert json.load(f)["step"] == checkpoint_steps[0]
