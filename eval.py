@@ -13,6 +13,9 @@ Modes (`--mode`):
              `reference_split`, written to its `reference_stats` (and
              `reference_class_stats`, `reference_features` when set). Once per dataset,
              split, network and resize mode; needs no checkpoint.
+  protocols  The checkpoint scored under every protocol (resize mode x network x IS splits
+             and logits), one table -> `<workdir>/protocols_<step>.md` and `.json`
+             (`an_flax.evaluation.protocols`).
   samples    Sample sheets, interpolations and `samples.npz` -> `<workdir>/samples_<step>/`;
              needs no dataset and no Inception weights.
 
@@ -28,13 +31,13 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from an_flax.evaluation import evaluate, evaluators, samples
+from an_flax.evaluation import evaluate, evaluators, protocols, samples
 from an_flax.runtime import launch
 from an_flax.training.config import validate_config
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config of the run.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run's directory (checkpoints).")
-_MODE = flags.DEFINE_enum("mode", "metrics", ["metrics", "reference", "samples"],
+_MODE = flags.DEFINE_enum("mode", "metrics", ["metrics", "reference", "protocols", "samples"],
                           "What to compute (see the module docstring).")
 _STEP = flags.DEFINE_integer("checkpoint_step", None, "Checkpoint to evaluate (default: newest).")
 _EVALS = flags.DEFINE_list("evals", None, "Names of config.evals entries (default: all).")
@@ -74,6 +77,8 @@ def main(argv: list[str]) -> None:
   if _MODE.value == "metrics":
     evaluate.evaluate_checkpoint(config, _WORKDIR.value, _STEP.value, names,
                                  _reference_command())
+  elif _MODE.value == "protocols":
+    protocols.write_protocols(config, _WORKDIR.value, _STEP.value, names)
   else:
     samples.write_samples(config, _WORKDIR.value, _STEP.value)
 

@@ -18,7 +18,7 @@ from absl import logging
 
 from an_flax.evaluation import evaluators as evaluators_lib, reference
 from an_flax.evaluation.generate import sampling_batch_size
-from an_flax.evaluation.restore import restore_generator
+from an_flax.evaluation.restore import RestoredGenerator, restore_generator
 from an_flax.models import build_models
 from an_flax.runtime import mesh as mesh_lib
 
@@ -42,8 +42,21 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
   names = sorted(names if names is not None else config.evals)
   reports = {name: evaluator.report(restored.variables)
              for name, evaluator in zip(names, built)}
-  options = config.sampling
-  record = {
+  record = {**generator_record(config, restored), "evals": reports,
+            "seconds": round(time.monotonic() - start, 1)}
+  path = os.path.join(workdir, f"eval_{restored.step}.json")
+  with open(path, "w") as f:
+    json.dump(record, f, indent=2)
+  print(format_table(record, {name: type(e) for name, e in zip(names, built)}))
+  logging.info("Wrote %s.", path)
+  return record
+
+
+def generator_record(config: ml_collections.ConfigDict, restored: RestoredGenerator
+                     ) -> Dict[str, Any]:
+  """How the scored samples were drawn: checkpoint, step, G_ema or G, standing statistics,
+  truncation, labels, seed, batch and devices."""
+  return {
       "step": restored.step,
       "checkpoint": restored.checkpoint,
       "generator": "G_ema" if restored.use_ema else "G",
@@ -51,20 +64,12 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
                           "batch_size": config.batch_size,
                           "per_device_bn": config.model.per_device_bn}
                          if restored.standing_stats_batches else None),
-      "truncation": options.truncation,
+      "truncation": config.sampling.truncation,
       "labels": f"uniform random over {config.model.num_classes} classes",
-      "evals": reports,
       "seed": config.seed,
       "batch_size": sampling_batch_size(config),
       "devices": jax.device_count(),
-      "seconds": round(time.monotonic() - start, 1),
   }
-  path = os.path.join(workdir, f"eval_{restored.step}.json")
-  with open(path, "w") as f:
-    json.dump(record, f, indent=2)
-  print(format_table(record, {name: type(e) for name, e in zip(names, built)}))
-  logging.info("Wrote %s.", path)
-  return record
 
 
 def format_table(record: Mapping[str, Any], kinds: Mapping[str, Any]) -> str:

@@ -122,3 +122,10 @@ def test_samples_mode_writes_sheets_and_npz(run_eval, workdir, checkpoint_steps,
   with open(folder / "info.json") as f:
     assert json.load(f)["step"] == checkpoint_steps[0]
 
+
+def test_protocols_mode_without_an_inception_entry_is_one_message(run_eval, workdir):
+  result = run_eval("--mode=protocols", f"--workdir={workdir}", "--evals=shapes", check=False)
+  assert result.returncode == 1
+  assert "--mode=protocols needs an 'inception' entry among config.evals ['shapes']" in (
+      result.stderr)
+  assert "Traceback" not in result.stderr
