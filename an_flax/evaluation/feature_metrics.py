@@ -28,7 +28,6 @@ from an_flax.runtime import streams
 from an_flax.runtime.config_checks import check as check_field
 
 FRECHET = {"fid": "FID", "fd_dinov2": "FD_DINOv2"}  # metric -> the name tables give it
-FEATURE_METRICS = ("prdc", "kid")  # those that compare individual features
 FEATURES_DTYPES = ("float32", "float16")
 # Result -> its training scalar's name (`<name>/<scalar>`); results not listed keep theirs.
 SCALARS = {"is_mean": "inception_score", "is_std": None}
@@ -73,7 +72,7 @@ def score(images: Iterable[np.ndarray], extract: metrics.FeatureFn,
           against: reference.Reference, entry: ml_collections.ConfigDict) -> Dict[str, float]:
   """The `entry.metrics` of the samples `images` (uint8 batches) against `against`."""
   accumulator, features, logits = metrics.StatsAccumulator(), [], []
-  keep_features = any(m in FEATURE_METRICS for m in entry.metrics)
+  keep_features = any(m in reference.FEATURE_METRICS for m in entry.metrics)
   for batch in images:
     batch_features, batch_logits = extract(batch)
     accumulator.update(batch_features)
@@ -142,7 +141,7 @@ class FeatureEvaluator:
               "reference_stats": against.provenance}
     if "is" in asked:
       record.update(is_splits=entry.is_splits, is_logits_with_bias=entry.is_logits_with_bias)
-    if set(FEATURE_METRICS) & set(asked):
+    if set(reference.FEATURE_METRICS) & set(asked):
       record["reference_features"] = against.features_provenance
     if "prdc" in asked:
       record["nearest_k"] = entry.nearest_k

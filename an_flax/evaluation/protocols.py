@@ -81,15 +81,15 @@ def entry_of_type(config: ml_collections.ConfigDict, names: Sequence[str], type_
   return found[0] if found else None
 
 
-def build_settings(config: ml_collections.ConfigDict, names: Sequence[str], mesh: Mesh
-                   ) -> Tuple[List[Setting], np.ndarray]:
-  """Every setting, loading each network's weights once, and the Inception fc bias."""
-  name = entry_of_type(config, names, "inception", required=True)
+def build_settings(config: ml_collections.ConfigDict, name: str, dinov2_name: Optional[str],
+                   mesh: Mesh) -> Tuple[List[Setting], np.ndarray]:
+  """Every setting of the inception entry `name` (and the dinov2 entry `dinov2_name`),
+  loading each network's weights once, and the Inception fc bias."""
   entry, field = config.evals[name], f"config.evals.{name}.inception_weights"
-  if entry.num_samples < max(splits for splits, _ in IS_SETTINGS):
+  most_splits = max(splits for splits, _ in IS_SETTINGS)
+  if entry.num_samples < most_splits:
     raise ValueError(f"config.evals.{name}.num_samples={entry.num_samples}: the IS of "
-                     f"{max(splits for splits, _ in IS_SETTINGS)} splits needs at least as "
-                     "many samples.")
+                     f"{most_splits} splits needs at least as many samples.")
   variables = metrics.load_inception_variables(entry.inception_weights, field)
   sha256 = networks.weights_sha256(entry.inception_weights)
   settings = []
@@ -98,7 +98,6 @@ def build_settings(config: ml_collections.ConfigDict, names: Sequence[str], mesh
                                          image_size=entry.inception_size, mesh=mesh)
     record = reference.network_record(network, entry.inception_weights, entry.inception_size)
     settings.append(Setting(network, record, "fid", entry.reference_split))
-  dinov2_name = entry_of_type(config, names, "dinov2", required=False)
   if dinov2_name:
     dinov2 = config.evals[dinov2_name]
     network, record = dinov2_evaluator.network(dinov2, f"evals.{dinov2_name}", mesh)
@@ -224,14 +223,16 @@ def write_protocols(config: ml_collections.ConfigDict, workdir: str,
   sample count and the reference split; a dinov2 entry adds FD_DINOv2.
   """
   names = sorted(names if names is not None else config.evals)
+  name = entry_of_type(config, names, "inception", required=True)
   mesh = mesh_lib.create_mesh()
-  settings, fc_bias = build_settings(config, names, mesh)
+  settings, fc_bias = build_settings(
+      config, name, entry_of_type(config, names, "dinov2", required=False), mesh)
   models = build_models(config.model)
   restored = restore_generator(config, workdir, mesh, step, models)
   reals = references(config, settings)
   sampler = Sampler(restored.generator, mesh, sampling_batch_size(config), config.model.z_dim,
                     config.sampling.truncation)
-  num_samples = config.evals[entry_of_type(config, names, "inception", True)].num_samples
+  num_samples = config.evals[name].num_samples
   labels = uniform_labels(num_samples, config.model.num_classes, config.seed)
   samples, logits = score_samples(sampler, restored.variables, labels,
                                   streams.key(config.seed, streams.Stream.FID), settings)

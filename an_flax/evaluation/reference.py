@@ -38,6 +38,7 @@ PREPROCESSING = ("training input preprocessing: centre square crop, antialiased 
 PREPARED = ("prepared records (python -m an_flax.data.prepare): PIL decode, torchvision's "
             "centre square, PIL {resizer} resize to {size}x{size}, uint8")
 DEFAULT_COMMAND = "python eval.py --config=<this config> --mode=reference"
+FEATURE_METRICS = ("prdc", "kid")  # the metrics that compare individual features
 SPACE_FIELDS = tuple(field.name for field in dataclasses.fields(FeatureSpace))
 
 
@@ -137,7 +138,7 @@ def load_reference(config: ml_collections.ConfigDict, entry: ml_collections.Conf
   provenance = reference_provenance(entry.reference_stats, config, entry.reference_split,
                                     network, stats_field, command)
   statistics = metrics.load_statistics(entry.reference_stats)
-  if not {"prdc", "kid"} & set(entry.metrics):
+  if not set(FEATURE_METRICS) & set(entry.metrics):
     return Reference(statistics, provenance)
   features_field = f"{field}.reference_features"
   check_reference(entry.reference_features, features_field, command,
