@@ -2,16 +2,21 @@ r"""Evaluates a class-conditional GAN checkpoint: `python eval.py --config CONFI
 
 Modes (`--mode`):
   metrics    (default) the evaluators of `config.evals` (or those named by `--evals`) score
-             the newest checkpoint (or `--checkpoint_step`) -> `<workdir>/eval_<step>.json`;
-             with `--follow`, every checkpoint without a record as it lands, beside training:
-             'inception' entries FID, IS and, with `reference_class_stats`, intra-FID;
-             'shapes' entries (symmetric_shapes, the default config's) Frechet distance,
-             class accuracy, precision / recall / density / coverage and mirror / tile
-             consistency in the shipped classifier's features, against the test split.
-  reference  Inception statistics of the real images of each 'inception' entry's
+             the newest checkpoint (or `--checkpoint_step`) -> `<workdir>/eval_<step>.json`
+             (with `--follow`, every checkpoint without a record as it lands, beside training):
+             'inception' entries their `metrics` (FID, IS, precision / recall / density /
+             coverage, KID) and, with `reference_class_stats`, intra-FID; 'dinov2' entries
+             FD_DINOv2 (and the same feature metrics); 'shapes' entries (symmetric_shapes,
+             the default config's) Frechet distance, class accuracy, precision / recall /
+             density / coverage and mirror / tile consistency in the shipped classifier's
+             features, against the test split.
+  reference  Statistics of the real images of each 'inception' and 'dinov2' entry's
              `reference_split`, written to its `reference_stats` (and
-             `reference_class_stats` when set). Once per dataset, split and Inception
-             weights; needs no checkpoint.
+             `reference_class_stats`, `reference_features` when set). Once per dataset,
+             split, network and resize mode; needs no checkpoint.
+  protocols  The checkpoint scored under every protocol (resize mode x network x IS splits
+             and logits), one table -> `<workdir>/protocols_<step>.md` and `.json`
+             (`an_flax.evaluation.protocols`).
   samples    Sample sheets, interpolations and `samples.npz` -> `<workdir>/samples_<step>/`;
              needs no dataset and no Inception weights.
 
@@ -28,13 +33,13 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from an_flax.evaluation import evaluate, evaluators, reference, samples
+from an_flax.evaluation import evaluate, evaluators, protocols, samples
 from an_flax.runtime import launch
 from an_flax.training.config import validate_config
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config of the run.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run's directory (checkpoints).")
-_MODE = flags.DEFINE_enum("mode", "metrics", ["metrics", "reference", "samples"],
+_MODE = flags.DEFINE_enum("mode", "metrics", ["metrics", "reference", "protocols", "samples"],
                           "What to compute (see the module docstring).")
 _STEP = flags.DEFINE_integer("checkpoint_step", None, "Checkpoint to evaluate (default: newest).")
 _EVALS = flags.DEFINE_list("evals", None, "Names of config.evals entries (default: all).")
@@ -71,11 +76,7 @@ def main(argv: list[str]) -> None:
   evaluators.check(config)
   names = _names(config)
   if _MODE.value == "reference":
-    written = [reference.write_reference(config, config.evals[name], f"evals.{name}")
-               for name in names if config.evals[name].type == "inception"]
-    if not written:
-      raise ValueError(f"--mode=reference writes the statistics of 'inception' evaluators; "
-                       f"config.evals {names} has none.")
+    evaluators.write_references(config, names)
     return
   if not _WORKDIR.value:
     raise app.UsageError(f"--mode={_MODE.value} needs --workdir (the training run's).")
@@ -84,6 +85,8 @@ def main(argv: list[str]) -> None:
   elif _MODE.value == "metrics":
     evaluate.evaluate_checkpoint(config, _WORKDIR.value, _STEP.value, names,
                                  _reference_command())
+  elif _MODE.value == "protocols":
+    protocols.write_protocols(config, _WORKDIR.value, _STEP.value, names)
   else:
     samples.write_samples(config, _WORKDIR.value, _STEP.value)
 

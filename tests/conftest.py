@@ -4,6 +4,7 @@ import atexit
 import os
 import shutil
 import tempfile
+import types
 
 # Must run before jax is imported anywhere in the test session.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
@@ -34,6 +35,25 @@ def inception_weights(tmp_path_factory) -> str:
   convert_inception_weights.main(["--input", str(folder / "random.pth"), "--output", output,
                                   "--allow_other_weights"])
   return output
+
+
+@pytest.fixture(scope="session")
+def tiny_dinov2(tmp_path_factory) -> types.SimpleNamespace:
+  """A tiny DINOv2 ViT (embed 32, depth 2, 2 heads, a 4x4 position grid: input 56x56) with
+  random torch weights (`torch_model`), converted by the converter (`weights`, an .npz);
+  `config` and `image_size` build the same network in Flax."""
+  import torch
+  from an_flax.metrics import convert_dinov2_weights
+  from an_flax.metrics.dinov2 import ViTConfig
+  from benchmarks.pytorch import dinov2
+  config = ViTConfig(embed_dim=32, depth=2, num_heads=2, pos_grid=4)
+  torch_model = dinov2.random_model(seed=0, img_size=56, embed_dim=32, depth=2, num_heads=2)
+  folder = tmp_path_factory.mktemp("dinov2")
+  torch.save(torch_model.state_dict(), folder / "tiny.pth")
+  weights = str(folder / "tiny.npz")
+  convert_dinov2_weights.convert(folder / "tiny.pth", weights, config)
+  return types.SimpleNamespace(torch_model=torch_model, weights=weights, config=config,
+                               image_size=56)
 
 
 def pytest_addoption(parser) -> None:

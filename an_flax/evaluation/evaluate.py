@@ -22,7 +22,7 @@ from jax.experimental import multihost_utils
 
 from an_flax.evaluation import evaluators as evaluators_lib, reference
 from an_flax.evaluation.generate import sampling_batch_size
-from an_flax.evaluation.restore import restore_generator
+from an_flax.evaluation.restore import RestoredGenerator, restore_generator
 from an_flax.models import build_models
 from an_flax.runtime import mesh as mesh_lib, workdir as workdir_lib
 
@@ -49,22 +49,8 @@ class CheckpointScorer:
     restored = restore_generator(config, workdir, self._mesh, step, self._models)
     reports = {name: evaluator.report(restored.variables)
                for name, evaluator in zip(self._names, self._evaluators)}
-    record = {
-        "step": restored.step,
-        "checkpoint": restored.checkpoint,
-        "generator": "G_ema" if restored.use_ema else "G",
-        "standing_stats": ({"batches": restored.standing_stats_batches,
-                            "batch_size": config.batch_size,
-                            "per_device_bn": config.model.per_device_bn}
-                           if restored.standing_stats_batches else None),
-        "truncation": config.sampling.truncation,
-        "labels": f"uniform random over {config.model.num_classes} classes",
-        "evals": reports,
-        "seed": config.seed,
-        "batch_size": sampling_batch_size(config),
-        "devices": jax.device_count(),
-        "seconds": round(time.monotonic() - start, 1),
-    }
+    record = {**generator_record(config, restored), "evals": reports,
+              "seconds": round(time.monotonic() - start, 1)}
     if jax.process_index() == 0:  # every process scored the same samples: one writes
       path = record_path(workdir, restored.step)
       path.write_text(json.dumps(record, indent=2))
@@ -124,6 +110,26 @@ def follow(config: ml_collections.ConfigDict, workdir: str,
       except FileNotFoundError as gone:  # deleted by training between listing and reading
         logging.warning("Checkpoint %d went away before it was read (%s).", step, gone)
     time.sleep(poll_seconds)
+
+
+def generator_record(config: ml_collections.ConfigDict, restored: RestoredGenerator
+                     ) -> Dict[str, Any]:
+  """How the scored samples were drawn: checkpoint, step, G_ema or G, standing statistics,
+  truncation, labels, seed, batch and devices."""
+  return {
+      "step": restored.step,
+      "checkpoint": restored.checkpoint,
+      "generator": "G_ema" if restored.use_ema else "G",
+      "standing_stats": ({"batches": restored.standing_stats_batches,
+                          "batch_size": config.batch_size,
+                          "per_device_bn": config.model.per_device_bn}
+                         if restored.standing_stats_batches else None),
+      "truncation": config.sampling.truncation,
+      "labels": f"uniform random over {config.model.num_classes} classes",
+      "seed": config.seed,
+      "batch_size": sampling_batch_size(config),
+      "devices": jax.device_count(),
+  }
 
 
 def format_table(record: Mapping[str, Any], kinds: Mapping[str, Any]) -> str:

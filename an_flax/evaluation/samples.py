@@ -13,7 +13,9 @@
                     without class tables.
   samples.npz       `images` uint8 (N, H, W, 3) and `labels` int32 (N,):
                     `sampling.num_npz_samples` samples with uniform labels, for external
-                    tools.
+                    tools; the same samples also as `x` uint8 (N, 3, H, W) and `y`, the
+                    layout of BigGAN-PyTorch's `sample.py --sample_npz`, which its
+                    `inception_tf13.py` reads (key `x`, NCHW). The file is twice the size.
   info.json         step, checkpoint, G_ema, standing statistics, truncation, seed.
 G and z are those of `--mode=metrics` (G_ema, standing statistics, truncation).
 """
@@ -99,7 +101,7 @@ def write_samples(config: ml_collections.ConfigDict, workdir: str,
     images = np.concatenate([batch for batch, _ in stream])
     if writer:
       with (epath.Path(out) / "samples.npz").open("wb") as f:
-        np.savez(f, images=images, labels=labels)
+        np.savez(f, images=images, labels=labels, x=images.transpose(0, 3, 1, 2), y=labels)
   if writer:
     (epath.Path(out) / "info.json").write_text(json.dumps({
         "step": restored.step, "checkpoint": restored.checkpoint,

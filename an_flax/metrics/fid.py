@@ -1,7 +1,9 @@
-r"""FID and the other Inception metrics of two image folders, statistics or feature files.
+r"""FID, the other Inception metrics and FD_DINOv2 of two image folders, statistics or feature
+files.
 
   python -m an_flax.metrics.fid A B --inception_weights=inception_fid.npz \
-      [--resize=legacy|clean|friendly] [--metrics=fid,is,prdc,kid] [--batch_size=50] \
+      [--resize=legacy|clean|friendly] [--metrics=fid,is,prdc,kid,fd_dinov2] \
+      [--dinov2_weights=dinov2_vitl14.npz] [--batch_size=50] \
       [--save_stats=A_stats.npz] [--save_features=A_features.npz]
   python -m an_flax.metrics.fid A --inception_weights=... --save_stats=A_stats.npz
 
@@ -24,11 +26,15 @@ StudioGAN's InceptionV3_tf).
         OpenAI code that produced the published IS numbers).
   prdc  precision, recall, density, coverage of B against A (k = `--nearest_k`, StudioGAN's 5).
   kid   KID of B against A, as clean-fid's `kernel_distance`.
+  fd_dinov2  Frechet distance in DINOv2 ViT-L/14 features on dgm-eval's input path (its
+        weights: `--dinov2_weights`, see an_flax.metrics.convert_dinov2_weights; `--resize`
+        does not apply): `FD_DINOv2: <value>`.
 prdc and kid compare individual features: each side must be a folder or a features file.
 `--save_stats` writes A's statistics (A a folder) in pytorch-fid's layout; `--save_features`
 writes A's features with their provenance (`an_flax.metrics.feature_files`), which is also
-a statistics file. A features file recorded with other weights or another resize is
-refused. A bad path, layout, file or combination is one message and exit status 1.
+a statistics file; both write the Inception network's. A features file recorded with
+another network, other weights or another resize is refused. A bad path, layout, file or
+combination is one message and exit status 1.
 """
 
 import argparse
@@ -58,11 +64,14 @@ LAYOUTS = ("a folder of images (<folder>/<image>, as pytorch-fid reads), or of c
 # Each metric's feature network, by name (NETWORKS builds them); A and B are measured once
 # per network the asked metrics need.
 METRIC_NETWORKS = {"fid": networks.INCEPTION, "is": networks.INCEPTION,
-                   "prdc": networks.INCEPTION, "kid": networks.INCEPTION}
+                   "prdc": networks.INCEPTION, "kid": networks.INCEPTION,
+                   "fd_dinov2": networks.DINOV2}
 NETWORKS: dict[str, Callable[[argparse.Namespace], networks.FeatureNetwork]] = {
     networks.INCEPTION: lambda args: networks.inception(
-        args.inception_weights, args.resize, image_size=args.inception_size)}
-PAIR_METRICS = ("fid", "prdc", "kid")  # those that compare B with A
+        args.inception_weights, args.resize, image_size=args.inception_size),
+    networks.DINOV2: lambda args: networks.dinov2(args.dinov2_weights)}
+FRECHET_METRICS = {"fid": "FID", "fd_dinov2": "FD_DINOv2"}  # metric -> its printed name
+PAIR_METRICS = ("fid", "prdc", "kid", "fd_dinov2")  # those that compare B with A
 FEATURE_METRICS = ("prdc", "kid")  # those that need individual features of both sides
 
 
@@ -193,8 +202,9 @@ def score(metrics: Sequence[str], sides: dict[str, list[Side]], is_splits: int,
   lines = []
   for metric in metrics:
     a, *b = sides[METRIC_NETWORKS[metric]]
-    if metric == "fid":
-      lines.append(f"FID: {frechet_distance(*a.statistics, *b[0].statistics)}")
+    if metric in FRECHET_METRICS:
+      lines.append(f"{FRECHET_METRICS[metric]}: "
+                   f"{frechet_distance(*a.statistics, *b[0].statistics)}")
     elif metric == "is":
       for side in (a, *b):
         if side.logits is not None:
@@ -223,9 +233,13 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument("paths", nargs="+", metavar="A [B]",
                       help="image folders, .npz statistics or features files (A alone with "
                            "--save_stats / --save_features, or with --metrics is)")
-  parser.add_argument("--inception_weights", required=True,
+  parser.add_argument("--inception_weights",
                       help="converted pytorch-fid weights (.npz), see "
-                           "an_flax.metrics.convert_inception_weights")
+                           "an_flax.metrics.convert_inception_weights (every metric but "
+                           "fd_dinov2)")
+  parser.add_argument("--dinov2_weights",
+                      help="converted DINOv2 ViT-L/14 weights (.npz) for fd_dinov2, see "
+                           "an_flax.metrics.convert_dinov2_weights")
   parser.add_argument("--resize", choices=RESIZE_MODES, default="legacy",
                       help="Inception input path: legacy (pytorch-fid), clean (clean-fid), "
                            "friendly (StudioGAN's InceptionV3_tf)")

@@ -15,10 +15,10 @@ import jax
 class Stream(enum.IntEnum):
   """The independent streams folded into `PRNGKey(seed)`."""
 
-  FID = 1  # eval.py: the samples of FID and IS
+  FID = 1  # eval.py: the samples of the Inception and DINOv2 metrics (and protocols)
   INTRA_FID = 2  # eval.py: the per-class samples of intra-FID
   STANDING_STATS = 3  # eval.py: latents of the standing-statistics passes
-  TRAINING_FID = 4  # the in-training FID evaluator's fixed samples
+  TRAINING_FID = 4  # the in-training Inception and DINOv2 evaluators' fixed samples
   SHAPES = 5  # eval.py: the samples of the shapes metrics
   TRAINING_SHAPES = 6  # the in-training shapes evaluator's fixed samples
   SAMPLES = 7  # eval.py --mode=samples: sheets, interpolations, samples.npz

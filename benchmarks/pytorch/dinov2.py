@@ -7,15 +7,16 @@ b8931f7bf91576930313be2c6d6af376033b35f0 (dinov2/models/vision_transformer.py:
 `scaled_dot_product_attention` path taken without xFormers), mlp.py, layer_scale.py,
 block.py; dinov2/hub/backbones.py for the ViT-L/14 settings) and layer6ai-labs/dgm-eval at
 commit 74c79f7527fbf38fdccfbac51f25d759bc02ab07 (dgm_eval/models/dinov2.py
-`DINOv2Encoder.transform`). Only the inference path: no drop path, masks, registers,
+`DINOv2Encoder.transform`; dgm_eval/metrics/fd.py `compute_FD_with_reps`). Only the inference path: no drop path, masks, registers,
 nested tensors or chunked blocks. It does not import the project code, so its
 `state_dict()` has the keys and shapes of `dinov2_vitl14_pretrain.pth` and its forward is
-the reference our converted weights must reproduce. Imports only torch, numpy and PIL.
+the reference our converted weights must reproduce. Imports only torch, numpy, scipy and PIL.
 """
 
 import math
 
 import numpy as np
+import scipy.linalg
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -179,3 +180,11 @@ def dgm_eval_features(model: DinoVisionTransformer, images_uint8: np.ndarray,
   batch = torch.stack([dgm_eval_input(image, size) for image in images_uint8])
   with torch.no_grad():
     return model(batch).numpy()
+
+
+def dgm_eval_fd(reps1: np.ndarray, reps2: np.ndarray) -> float:
+  """dgm-eval's `compute_FD_with_reps` of two feature sets, written out in float64."""
+  mu1, mu2 = reps1.mean(0), reps2.mean(0)
+  s1, s2 = np.cov(reps1, rowvar=False), np.cov(reps2, rowvar=False)
+  covmean = scipy.linalg.sqrtm(s1 @ s2).real
+  return float((mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))

@@ -170,8 +170,8 @@ def test_reference_statistics_read_the_records(config, prepared_dir, tmp_path):
   entry = ml_collections.ConfigDict({
       'reference_stats': str(tmp_path / 'train.npz'), 'reference_class_stats': '',
       'reference_split': 'train'})
-  provenance = reference.compute_reference(config, entry, 'evals.fid', _pixel_features,
-                                           inception={})
+  provenance = reference.compute_reference(config, entry, 'evals.fid',
+                                           networks.FeatureNetwork(None, _pixel_features), {})
   assert provenance['num_images'] == 21
   assert provenance['preprocessing'].startswith('prepared records')
   assert 'PIL bilinear resize to 32x32' in provenance['preprocessing']

@@ -1,5 +1,6 @@
 """Fixtures for the evaluation tests: a tiny checkpoint saved through the training
-Checkpointer, the embedded data (random Inception weights: tests/conftest.py)."""
+Checkpointer, the embedded data, a cheap stand-in for the Inception network (random
+Inception weights: tests/conftest.py)."""
 
 import functools
 import importlib.util
@@ -11,8 +12,11 @@ import sys
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import pytest
 
+from an_flax.evaluation import restore
+from an_flax.metrics import networks
 from an_flax.models import build_models
 from an_flax.runtime import mesh as mesh_lib
 from an_flax.runtime.checkpoints import Checkpointer
@@ -98,3 +102,49 @@ def run_eval(tmp_path_factory):
     return result
 
   return run
+
+
+@pytest.fixture(scope="module")
+def setup(workdir, make_tiny_config):
+  """(config, mesh, generator, restored TrainState, G_ema variables)."""
+  config = make_tiny_config()
+  mesh = mesh_lib.create_mesh()
+  state, _, _ = restore.restore_train_state(config, workdir, mesh)
+  generator, _ = build_models(config.model)
+  return config, mesh, generator, state, {"params": state.ema_params, **state.ema_state}
+
+
+class FakeInception:
+  """Stands in for `make_feature_extractor`: 5 cheap features of uint8 images that differ
+  between resize modes, and 1008 logits (with or without a fixed random 'fc bias'); records
+  the options of every extractor built."""
+
+  _rng = np.random.default_rng(0)
+  KERNEL, BIAS = _rng.normal(size=(5, 1008)), _rng.normal(size=1008)
+  POWERS = {"legacy": 1.0, "clean": 1.5, "friendly": 0.5}
+
+  def __init__(self):
+    self.builds = []
+
+  def __call__(self, variables, *, mesh=None, image_size=299, logits_with_bias=False,
+               resize="legacy"):
+    del variables, mesh
+    self.builds.append({"image_size": image_size, "logits_with_bias": logits_with_bias,
+                        "resize": resize})
+    return functools.partial(self.extract, resize=resize, logits_with_bias=logits_with_bias)
+
+  @classmethod
+  def extract(cls, images, resize="legacy", logits_with_bias=False):
+    x = np.asarray(images, np.float64) / 255.0
+    features = np.concatenate([x.mean(axis=(1, 2)), x.std(axis=(1, 2, 3))[:, None],
+                               (x ** cls.POWERS[resize]).max(axis=(1, 2, 3))[:, None]], axis=1)
+    logits = 5.0 * features @ cls.KERNEL + (cls.BIAS if logits_with_bias else 0.0)
+    return features.astype(np.float32), logits.astype(np.float32)
+
+
+@pytest.fixture
+def fake_inception(monkeypatch) -> FakeInception:
+  """The Inception evaluators and protocols build `FakeInception` extractors."""
+  fake = FakeInception()
+  monkeypatch.setattr(networks, "make_feature_extractor", fake)
+  return fake

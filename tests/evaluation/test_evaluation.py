@@ -1,18 +1,21 @@
 """Sharded sampling, streamed FID/IS/intra-FID, the inception evaluator in training and in
-eval.py, and the errors for missing files. A cheap 4-feature stand-in for the Inception network keeps the Frechet
-distances fast; the real network runs in test_eval_main.py."""
+eval.py, and the errors for missing files. A cheap 4-feature stand-in for the Inception
+network keeps the Frechet distances fast; the real network runs in test_eval_main.py."""
 
 import json
 import os
 import shutil
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
 from an_flax import metrics
-from an_flax.evaluation import evaluate, evaluators, restore, samples
+from an_flax.metrics import networks
+from an_flax.evaluation import evaluate, evaluators, feature_metrics, restore, samples
 from an_flax.evaluation.evaluators import inception
+from an_flax.evaluation.reference import Reference
 from an_flax.evaluation.generate import Sampler, sample_z, uniform_labels
 from an_flax.models import build_models
 from an_flax.runtime import mesh as mesh_lib
@@ -30,16 +33,6 @@ def _fake_extract(images, process_local=False):  # one process: its rows are all
 def _fake_statistics(seed: int) -> metrics.Statistics:
   x = np.random.default_rng(seed).normal(0.5, 0.1, size=(50, 4))
   return metrics.Statistics(x.mean(0), np.cov(x, rowvar=False))
-
-
-@pytest.fixture(scope="module")
-def setup(workdir, make_tiny_config):
-  """(config, mesh, generator, restored TrainState, G_ema variables)."""
-  config = make_tiny_config()
-  mesh = mesh_lib.create_mesh()
-  state, _, _ = restore.restore_train_state(config, workdir, mesh)
-  generator, _ = build_models(config.model)
-  return config, mesh, generator, state, {"params": state.ema_params, **state.ema_state}
 
 
 def test_sampler_gives_exactly_num_samples_over_the_mesh(setup):
@@ -73,8 +66,9 @@ def test_streamed_scores_equal_direct_computation(setup):
   key, num_classes = jax.random.PRNGKey(3), config.model.num_classes
   reference = _fake_statistics(0)
   labels = uniform_labels(40, num_classes, seed=1)
-  scores = inception.fid_and_inception_score(sampler, variables, _fake_extract, labels, key,
-                                            reference, is_splits=4)
+  entry = ml_collections.ConfigDict({"metrics": ("fid", "is"), "is_splits": 4})
+  scores = feature_metrics.score((b for b, _ in sampler.stream(variables, labels, key)),
+                                 _fake_extract, Reference(reference, {}), entry)
   images = np.concatenate([b for b, _ in sampler.stream(variables, labels, key)])
   stats, logits = metrics.compute_statistics([images], _fake_extract, keep_logits=True)
   assert scores["fid"] == pytest.approx(metrics.frechet_distance(*stats, *reference))
@@ -102,7 +96,7 @@ def _training_evaluators(config, mesh):
 
 def test_training_fid_scores_g_ema(setup, inception_weights, tmp_path, monkeypatch):
   config, mesh, _, state, _ = setup
-  monkeypatch.setattr(metrics, "make_feature_extractor", lambda *_, **__: _fake_extract)
+  monkeypatch.setattr(networks, "make_feature_extractor", lambda *_, **__: _fake_extract)
   path = str(tmp_path / "reference.npz")
   metrics.save_statistics(path, _fake_statistics(0))
   config.evals.fid.update(inception_weights=inception_weights, reference_stats=path,
@@ -123,7 +117,7 @@ def test_training_fid_scores_g_ema(setup, inception_weights, tmp_path, monkeypat
 def test_evaluate_checkpoint_with_intra_fid(setup, workdir, inception_weights, tmp_path,
                                             monkeypatch):
   config = setup[0]
-  monkeypatch.setattr(metrics, "make_feature_extractor", lambda *_, **__: _fake_extract)
+  monkeypatch.setattr(networks, "make_feature_extractor", lambda *_, **__: _fake_extract)
   run = str(tmp_path / "run")
   shutil.copytree(os.path.join(workdir, "checkpoints"), os.path.join(run, "checkpoints"))
   fid = config.evals.fid

@@ -9,6 +9,7 @@ import pytest
 from an_flax import metrics
 from an_flax.data import input_pipeline
 from an_flax.evaluation import reference
+from an_flax.metrics.networks import FeatureNetwork
 
 
 def _extract(images, process_local=False):  # one process: its rows are all rows
@@ -24,8 +25,8 @@ def test_reference_statistics_equal_direct_computation(tiny_config, data_dir, tm
   options = tiny_config.evals.fid
   options.reference_stats = str(tmp_path / "out" / "ref.npz")
   options.reference_class_stats = str(tmp_path / "out" / "ref_classes.npz")
-  provenance = reference.compute_reference(tiny_config, options, "evals.fid", _extract,
-                                           {"weights": "w"})
+  provenance = reference.compute_reference(tiny_config, options, "evals.fid",
+                                           FeatureNetwork(None, _extract), {"weights": "w"})
 
   images, labels = [], []
   for batch in input_pipeline.create_eval_dataset(tiny_config, "test[:90]", 16):
@@ -49,10 +50,37 @@ def test_reference_statistics_equal_direct_computation(tiny_config, data_dir, tm
     sidecar = json.load(f)
   assert sidecar["images_per_class"] == {
       str(c): int(n) for c, n in zip(*np.unique(labels, return_counts=True))}
-  assert sidecar["split"] == "test[:90]" and sidecar["inception"] == {"weights": "w"}
+  assert sidecar["split"] == "test[:90]" and sidecar["network"] == {"weights": "w"}
   assert not list((tmp_path / "out").glob("*.tmp"))  # the feature file is gone
 
 
 def test_missing_reference_path_is_an_error(tiny_config):
   with pytest.raises(ValueError, match=r"config\.evals\.fid\.reference_stats is not set"):
-    reference.compute_reference(tiny_config, tiny_config.evals.fid, "evals.fid", _extract, {})
+    reference.compute_reference(tiny_config, tiny_config.evals.fid, "evals.fid",
+                                FeatureNetwork(None, _extract), {})
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_reference_features_are_a_random_subset_of_the_split(dtype, tiny_config, data_dir,
+                                                            tmp_path):
+  """`num_samples` (40) of the 90 images' features, in the stored dtype, with the network,
+  resize and source recorded; the statistics stay those of all 90."""
+  tiny_config.dataset.data_dir = data_dir
+  options = tiny_config.evals.fid
+  options.update(reference_stats=str(tmp_path / "ref.npz"), features_dtype=dtype,
+                 reference_features=str(tmp_path / "features.npz"))
+  space = metrics.FeatureSpace("fake", "0" * 64, "friendly")
+  reference.compute_reference(tiny_config, options, "evals.fid", FeatureNetwork(space, _extract),
+                              {})
+  images = np.concatenate([batch["image"][batch["mask"]] for batch in
+                           input_pipeline.create_eval_dataset(tiny_config, "test[:90]", 16)])
+  features, _ = _extract(images)
+  saved = metrics.load_features(options.reference_features, space)
+  chosen = reference.random_subset(90, 40, tiny_config.seed)
+  assert len(np.unique(chosen)) == 40
+  np.testing.assert_array_equal(saved.features, features[chosen].astype(dtype))
+  assert saved.provenance["source"]["images_in_split"] == 90
+  assert saved.provenance["source"]["split"] == "test[:90]"
+  assert metrics.load_statistics(options.reference_stats).mu == pytest.approx(
+      features.astype(np.float64).mean(0), rel=1e-6)
+  assert not list(tmp_path.glob("*.tmp"))

@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import scipy.linalg
 import torch
 from flax import traverse_util
 from jax.sharding import Mesh
@@ -145,14 +144,6 @@ def test_sharded_extraction_equals_single_device(variables):
   np.testing.assert_allclose(sharded(samples)[0], single(samples)[0], rtol=0, atol=1e-6)
 
 
-def dgm_eval_fd(reps1: np.ndarray, reps2: np.ndarray) -> float:
-  """dgm_eval/metrics/fd.py `compute_FD_with_reps` written out in float64."""
-  mu1, mu2 = reps1.mean(0), reps2.mean(0)
-  s1, s2 = np.cov(reps1, rowvar=False), np.cov(reps2, rowvar=False)
-  covmean = scipy.linalg.sqrtm(s1 @ s2).real
-  return float((mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
-
-
 def test_fd_dinov2_equals_dgm_evals(torch_model, variables):
   """Real and 'generated' sets of 48 images each (more than the 32 feature dimensions),
   streamed through the statistics in batches, against dgm-eval on the torch features."""
@@ -162,7 +153,7 @@ def test_fd_dinov2_equals_dgm_evals(torch_model, variables):
   extract = make_dinov2_extractor(variables, config=TINY, image_size=SIZE)
   stats = [compute_statistics(np.split(images, 3), extract)[0] for images in (real, fake)]
   ours = frechet_distance(*stats[0], *stats[1])
-  expected = dgm_eval_fd(*(reference.dgm_eval_features(torch_model, images, SIZE)
+  expected = reference.dgm_eval_fd(*(reference.dgm_eval_features(torch_model, images, SIZE)
                            for images in (real, fake)))
   assert expected > 0.1
   np.testing.assert_allclose(ours, expected, rtol=1e-4)

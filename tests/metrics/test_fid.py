@@ -1,6 +1,7 @@
 """`python -m an_flax.metrics.fid A B`: folders (flat or per class), statistics and features
 files, against pytorch-fid's path written out in torch (PIL, ToTensor, bilinear resize, the
-transcribed FID Inception with the same random weights) and clean-fid's (--resize clean)."""
+transcribed FID Inception with the same random weights), clean-fid's (--resize clean) and
+dgm-eval's (--metrics fd_dinov2)."""
 
 import os
 import re
@@ -11,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from an_flax.metrics import fid, load_statistics, save_statistics
+from an_flax.metrics import fid, load_statistics, networks, save_statistics
 from an_flax.metrics.feature_files import FeatureSpace, load_features, save_features
-from an_flax.metrics.networks import inception_weights_sha256
+from an_flax.metrics.networks import weights_sha256
 from an_flax.metrics.statistics import Statistics
-from benchmarks.pytorch import inception_inputs
+from benchmarks.pytorch import dinov2, inception_inputs
 
 SIZE = 75  # the Inception input size of these tests (299 in use)
 
@@ -153,7 +154,7 @@ def test_features_file_and_every_metric_on_clean_fids_path(same_size_folders, in
   common = ["--inception_weights", inception_weights, "--resize", "clean"]
   value, out = _fid([a, *common, "--save_features", saved], capsys)
   assert value is None and f"Saved the features of {a} to {saved}" in out
-  space = FeatureSpace("inception", inception_weights_sha256(inception_weights), "clean")
+  space = FeatureSpace("inception", weights_sha256(inception_weights), "clean")
   reference = load_features(saved, space)
   np.testing.assert_allclose(reference.features, _clean_fid_features(files_a, torch_reference),
                              rtol=1e-4, atol=1e-5)
@@ -195,7 +196,7 @@ def test_a_file_that_cannot_give_the_metrics_is_one_message(case, message, same_
                                                            inception_weights, tmp_path):
   """Refused before any image is read (the features file is written here, not measured)."""
   b = os.path.dirname(same_size_folders[1][0])
-  space = FeatureSpace("inception", inception_weights_sha256(inception_weights), "clean")
+  space = FeatureSpace("inception", weights_sha256(inception_weights), "clean")
   features = str(tmp_path / "features.npz")
   save_features(features, np.random.default_rng().normal(size=(7, 2048)), space, {})
   stats = str(tmp_path / "stats.npz")
@@ -221,3 +222,37 @@ def test_a_bad_combination_of_arguments_is_a_usage_error(args, message, capsys):
     fid.main([*args, "--inception_weights", "w.npz"])
   assert exit_info.value.code == 2
   assert re.search(message, capsys.readouterr().err)
+
+
+def test_fd_dinov2_of_two_folders_is_dgm_evals(tiny_dinov2, tmp_path, capsys, monkeypatch):
+  """--metrics fd_dinov2 with a tiny ViT (the full one takes ~50 s a batch here) against
+  dgm-eval's path in torch (PIL, its transform, the transcribed network, its FD formula).
+  40 images a side: more than the 32 feature dimensions, so neither covariance is singular.
+  Tolerance 1e-4 relative (features agree within 1e-4 absolute, test_dinov2.py)."""
+  rng = np.random.default_rng()
+  names = [f"{i}.png" for i in range(40)]
+  a, b = str(tmp_path / "a"), str(tmp_path / "b")
+  _write(a, names, rng, [(32, 32)] * 40)
+  _write(b, names, rng, [(40, 40)] * 40)
+  monkeypatch.setitem(fid.NETWORKS, networks.DINOV2, lambda args: networks.dinov2(
+      args.dinov2_weights, config=tiny_dinov2.config, image_size=tiny_dinov2.image_size))
+  fid.main([a, b, "--metrics", "fd_dinov2", "--dinov2_weights", tiny_dinov2.weights,
+            "--batch_size", "16"])
+  out = capsys.readouterr().out
+  value = float(re.search(r"^FD_DINOv2: (\S+)$", out, re.M).group(1))
+  features = [dinov2.dgm_eval_features(
+      tiny_dinov2.torch_model, np.stack([np.asarray(Image.open(os.path.join(folder, n))
+                                                     .convert("RGB")) for n in names]),
+      tiny_dinov2.image_size).astype(np.float64) for folder in (a, b)]
+  expected = dinov2.dgm_eval_fd(*features)
+  assert expected > 0.1 and "FID" not in out
+  np.testing.assert_allclose(value, expected, rtol=1e-4)
+
+
+def test_fd_dinov2_without_its_weights_is_one_message(same_size_folders):
+  a, b = (os.path.dirname(files[0]) for files in same_size_folders)
+  with pytest.raises(SystemExit) as exit_info:
+    fid.main([a, b, "--metrics", "fd_dinov2"])
+  message = str(exit_info.value.code)
+  assert message.startswith("an_flax.metrics.fid: ") and "--dinov2_weights unset" in message
+  assert "python -m an_flax.metrics.convert_dinov2_weights" in message
