@@ -146,7 +146,7 @@ def test_class_count_and_a_missing_split_name_the_prepare_command(config, monkey
     input_pipeline.create_train_iterator(config)
 
 
-def _pixel_features(images, process_local=False):  # one process: its rows are all
+def _pixel_features(images, process_local=False):
   """Features: the first 5 uint8 values of each image, so statistics are checkable."""
   return np.asarray(images, np.float64).reshape(len(images), -1)[:, :5], None
 

@@ -134,7 +134,8 @@ class FakeInception:
     return functools.partial(self.extract, resize=resize, logits_with_bias=logits_with_bias)
 
   @classmethod
-  def extract(cls, images, resize="legacy", logits_with_bias=False):
+  def extract(cls, images, resize="legacy", logits_with_bias=False, process_local=False):
+    del process_local  # one process: its rows of a batch are all the rows
     x = np.asarray(images, np.float64) / 255.0
     features = np.concatenate([x.mean(axis=(1, 2)), x.std(axis=(1, 2, 3))[:, None],
                                (x ** cls.POWERS[resize]).max(axis=(1, 2, 3))[:, None]], axis=1)

@@ -23,7 +23,7 @@ from an_flax.runtime import mesh as mesh_lib
 _LOGIT_WEIGHTS = np.random.default_rng(0).normal(size=(4, 6))
 
 
-def _fake_extract(images, process_local=False):  # one process: its rows are all
+def _fake_extract(images, process_local=False):
   """(pool3, logits) stand-ins: channel means and overall spread of uint8 images."""
   x = np.asarray(images, np.float64) / 255.0
   features = np.concatenate([x.mean(axis=(1, 2)), x.std(axis=(1, 2, 3))[:, None]], axis=1)

@@ -12,7 +12,7 @@ from an_flax.evaluation import reference
 from an_flax.metrics.networks import FeatureNetwork
 
 
-def _extract(images, process_local=False):  # one process: its rows are all rows
+def _extract(images, process_local=False):
   """A 5-feature stand-in for the Inception network."""
   x = np.asarray(images, np.float64) / 255.0
   features = np.concatenate([x.mean(axis=(1, 2)), x.std(axis=(1, 2)).mean(1, keepdims=True),

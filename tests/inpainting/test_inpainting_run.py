@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from an_flax.inpainting import evaluation, fill, steps
+from an_flax.inpainting import evaluation, fill
 from an_flax.inpainting.task import InpaintingTask
 from an_flax.runtime import preemption, run
 from configs.inpainting import inpaint_default

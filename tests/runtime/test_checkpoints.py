@@ -137,7 +137,7 @@ def test_damaged_newest_checkpoint_is_moved_aside_and_the_previous_one_restored(
   assert step == 1
   np.testing.assert_array_equal(state["w"], np.arange(4.0))
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2.damaged"]
-  assert f"Checkpoint step 2 is damaged" in caplog.text and reason in caplog.text
+  assert "Checkpoint step 2 is damaged" in caplog.text and reason in caplog.text
   assert "incompatible" not in caplog.text
 
 
