@@ -4,8 +4,9 @@ G: z is split into equal chunks, one per up-block plus one for the 4x4 map (hier
 z); the first goes through a dense layer to the 4x4 map, and every up-block's conditional
 BatchNorms read [shared class embedding, its own chunk] through bias-free dense layers
 (gamma = 1 + W_gain c, beta = W_bias c). Without hierarchical z (BigGAN-PyTorch without
-`--hier`) the dense layer reads all of z and the BatchNorms the shared embedding alone. The class embedding is shared by all blocks and
-has no spectral norm; every other layer has it. Self-attention after the 64x64 block.
+`--hier`) the dense layer reads all of z and the BatchNorms the shared embedding alone.
+The class embedding is shared by all blocks and has no spectral norm; every other layer
+has it. Self-attention after the 64x64 block.
 D: the projection D of SN-GAN / SA-GAN (`an_flax.models.resnet_gan.Discriminator`) at
 BigGAN's widths, self-attention after its 64x64 block: StudioGAN's big_resnet D has the
 blocks, names and head of its resnet D.
@@ -47,9 +48,9 @@ class Generator(nn.Module):
 
   Block i outputs resolution 8 * 2**i and ch * multipliers[i+1] channels; with
   `hierarchical` z_dim must be a multiple of len(multipliers) (one chunk for the 4x4 map,
-  one per block). Parameter names: 'dense' (first chunk, or z, -> 4x4), 'shared' (class embedding), 'block{i}',
-  'nonlocal{resolution}' (after-block modules), 'block{i}/nonlocal' (inside-block
-  modules), 'bn', 'conv_out'.
+  one per block). Parameter names: 'dense' (first chunk, or z, -> 4x4), 'shared' (class
+  embedding), 'block{i}', 'nonlocal{resolution}' (after-block modules),
+  'block{i}/nonlocal' (inside-block modules), 'bn', 'conv_out'.
   """
 
   num_classes: int

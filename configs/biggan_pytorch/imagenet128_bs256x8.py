@@ -5,9 +5,9 @@ chunks of 20, shared embedding 128, attention at 64x64, orthogonal init, Adam ep
 EMA 0.9999 from step 20K) with BigGAN-PyTorch's recipe: batch 256 x 8 accumulations (2,048
 images per update of G and of D), 1 D step, G 1e-4 / D 4e-4, Adam (0, 0.999), BatchNorm eps
 1e-5, D's shortcuts from x (an out-of-place ReLU), no random flips (its ImageNet loader has
-none) and PIL's bilinear resize, `--G_ortho 0.0`, 150K steps (its README: "15 days to train to 150k iterations"). A
-released `G_ema.pth` of that script converts into this config (`python -m
-an_flax.convert.biggan --format=biggan_pytorch`).
+none) and PIL's bilinear resize, `--G_ortho 0.0`, 150K steps (its README: "15 days to train
+to 150k iterations"). A released `G_ema.pth` of that script converts into this config
+(`python -m an_flax.convert.biggan --format=biggan_pytorch`).
 """
 
 import ml_collections

@@ -62,5 +62,6 @@ class Step:
     return mesh_lib.global_batch(batch, self.mesh, 1)
 
   def run(self, batch, state=None) -> Tuple[Any, dict]:
-    new_state, metrics = self._compiled(self._put(self.initial if state is None else state), self._global(batch))
+    state = self.initial if state is None else state
+    new_state, metrics = self._compiled(self._put(state), self._global(batch))
     return mesh_lib.to_host(new_state), mesh_lib.to_host(metrics)
