@@ -47,8 +47,14 @@ def get_config() -> ml_collections.ConfigDict:
   # PyTorch loaders' pixels, globally shuffled (docs/data.md). The directory of its splits
   # ({data_dir}, {name}, {image_size}, {resizer} are filled in); "": TFDS on the fly.
   config.dataset.prepared = "{data_dir}/an_flax_prepared/{name}_{image_size}_{resizer}"
+  # Flip each training image left-right with probability 1/2 (StudioGAN's PRE.apply_rflip),
+  # a function of (seed, batch index, row): a resumed run flips the same images.
+  config.dataset.random_flip = False
 
   config.model = ml_collections.ConfigDict()
+  # 'resnet': SN-GAN / SA-GAN's ResNets; 'biggan': BigGAN's G (shared class embedding,
+  # hierarchical z, an_flax.models.biggan) with the same projection D.
+  config.model.architecture = "resnet"
   config.model.resolution = 128
   config.model.num_classes = 1000
   config.model.z_dim = 128
@@ -59,6 +65,8 @@ def get_config() -> ml_collections.ConfigDict:
   # Where D stops downsampling; None: 8 at resolution 32 (SN-GAN's CIFAR D), else 4.
   config.model.d_final_resolution = config_dict.placeholder(int)
   config.model.g_spectral_norm = True
+  config.model.shared_dim = 128  # BigGAN: its shared class embedding's size
+  config.model.hierarchical_z = True  # BigGAN: z in chunks, one per block and the 4x4 map
   config.model.g_nonlocal = non_local("attentive_norm", (32,))
   config.model.d_nonlocal = non_local("attentive_norm", (32,))
   config.model.update(non_local_kinds.default_options())  # each kind's options: `model.an`
@@ -81,6 +89,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.optim.b2 = 0.9
   config.optim.eps = 1e-8  # Adam's epsilon (optax's default; StudioGAN: 1e-6)
   config.optim.d_steps = 1  # D updates per G update, each on its own batch
+  # Micro-batches of batch_size per update, their gradients averaged (StudioGAN's
+  # OPTIMIZATION.acml_steps, BigGAN-PyTorch's num_G/D_accumulations): a step reads
+  # d_steps * accumulation_steps batches.
+  config.optim.accumulation_steps = 1
+  # BigGAN's orthogonal regularisation of G (BigGAN-PyTorch's --G_ortho; its paper 1e-4),
+  # added to G's gradients, the shared embedding left out. 0: off.
+  config.optim.g_ortho = 0.0
   # D's pass in the G update runs in train mode and advances D's spectral-norm
   # vectors, as in StudioGAN and BigGAN-PyTorch (False: that pass leaves them).
   config.optim.g_step_advances_d_spectral = True
@@ -91,6 +106,17 @@ def get_config() -> ml_collections.ConfigDict:
   # Not measured at this width (the penalty grows with the channels): the value before the
   # default's 1e-5 was chosen on the embedded data (docs/training.md).
   config.loss.orthogonal_weight = 1e-4
+  # LeCam regularisation of D (StudioGAN's LOSS.apply_lecam is lecam_lambda > 0): the
+  # weight, the decay of its anchors (moving averages of D's outputs) and the G step
+  # from which they average (copies before) and the term counts.
+  config.loss.lecam_lambda = 0.0
+  config.loss.lecam_ema_decay = 0.99
+  config.loss.lecam_ema_start_iter = 1_000
+
+  # DiffAugment of every image D sees, real and fake, inside the step (StudioGAN's
+  # AUG.apply_diffaug): a comma-separated policy of color, translation, cutout; "": off.
+  config.augment = ml_collections.ConfigDict()
+  config.augment.diffaug_policy = ""
 
   config.ema = ml_collections.ConfigDict()
   config.ema.decay = 0.9999

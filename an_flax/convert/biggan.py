@@ -1,5 +1,16 @@
-"""BigGAN checkpoints of StudioGAN and BigGAN-PyTorch as `an_flax.models.biggan`'s networks.
+r"""BigGAN checkpoints of StudioGAN and BigGAN-PyTorch as `an_flax.models.biggan`'s networks.
 
+Command line (an Orbax train state that `eval.py --mode=samples|metrics` and `train.py` read,
+written as `an_flax.convert.studiogan` writes it):
+  python -m an_flax.convert.biggan --checkpoint=FILE --workdir=DIR \
+      --config=configs/studiogan/imagenet128_biggan.py [--discriminator=D.pth]
+  python -m an_flax.convert.biggan --checkpoint=G_ema.pth --workdir=DIR \
+      --config=configs/biggan_pytorch/imagenet128_bs256x8.py --format=biggan_pytorch
+`--format=studiogan` (default): StudioGAN's BigGAN G or G_ema, and its D when given.
+`--format=biggan_pytorch`: BigGAN-PyTorch's `G.pth` / `G_ema.pth`; its D is not converted
+(D starts from the config's initialisation). The config must build the file's layers.
+
+Library:
   load_studiogan_generator(path, generator) -> variables: StudioGAN's BigGAN G or G_ema
       (`model=G_ema-...pth`, a dict with 'state_dict'; torch's spectral-norm keys
       weight_orig / weight_u / weight_v), for `biggan.Generator(layers=STUDIOGAN_LAYERS)`.
@@ -34,13 +45,22 @@ import re
 from collections.abc import Mapping
 
 import flax.linen as nn
+import ml_collections
 import numpy as np
+from absl import app, flags
 
 from an_flax.convert import studiogan
 from an_flax.convert.studiogan import StudioGANCheckpointError
 from an_flax.layers.spectral import SPECTRAL_EPSILON
+from an_flax.models import build_models
+from an_flax.training.config import validate_config
 
 BIGGAN_Z_DIM = 120  # StudioGAN's ImageNet BigGAN and BigGAN-PyTorch's 128x128 runs
+FORMATS = ("studiogan", "biggan_pytorch")
+# What BigGAN-PyTorch's G file cannot show: its layers (`--BN_eps 1e-5`; its spectral norm's
+# eval rule is torch's with the vectors `studiogan_state` computes; gains 1 + W c).
+BIGGAN_PYTORCH_MODEL = {"spectral_form": "torch", "g_bn_epsilon": 1e-5, "g_cbn_form": "one_plus"}
+BIGGAN_PYTORCH_CONFIG = "configs/biggan_pytorch/imagenet128_bs256x8.py"
 _LAYERS = {"conv1": "conv2d1", "conv2": "conv2d2", "conv_sc": "conv2d0",
            "theta": "conv1x1_theta", "phi": "conv1x1_phi", "g": "conv1x1_g", "o": "conv1x1_attn"}
 _OUTPUT_BN = {"gain": "weight", "bias": "bias", "stored_mean": "running_mean",
@@ -63,10 +83,48 @@ def load_studiogan_discriminator(path: str, discriminator: nn.Module, resolution
 def load_biggan_pytorch_generator(path: str, generator: nn.Module, z_dim: int = BIGGAN_Z_DIM
                                   ) -> dict:
   """The variables of BigGAN-PyTorch's G (or G_ema) file at `path` for `generator`."""
+  checkpoint, file_names = _read_biggan_pytorch(path)
+  return studiogan.generator_variables(checkpoint, generator, z_dim, file_names)
+
+
+def _read_biggan_pytorch(path: str) -> tuple[studiogan.Checkpoint, dict[str, str]]:
+  """BigGAN-PyTorch's G file in StudioGAN's names, and each key's name in the file."""
   checkpoint = studiogan.read_checkpoint(path, framework="BigGAN-PyTorch")
   arrays, file_names = studiogan_state(checkpoint.arrays, checkpoint.path)
-  return studiogan.generator_variables(dataclasses.replace(checkpoint, arrays=arrays),
-                                       generator, z_dim, file_names)
+  return dataclasses.replace(checkpoint, arrays=arrays), file_names
+
+
+def convert(checkpoint_path: str, config: ml_collections.ConfigDict, workdir: str,
+            checkpoint_format: str = "studiogan", discriminator_path: str | None = None
+            ) -> str:
+  """Writes a train state with G and G_ema from the BigGAN file `checkpoint_path` (of
+  `checkpoint_format`, one of `FORMATS`) into `workdir`; returns the checkpoint's directory.
+
+  StudioGAN's files go through `studiogan.convert` (D from `discriminator_path` when given).
+  BigGAN-PyTorch's G: D from the config's initialisation, the step from the file's name
+  ('step=N') or 0, fresh optimiser states.
+  """
+  if checkpoint_format not in FORMATS:
+    raise ValueError(f"--format={checkpoint_format!r}: use one of {FORMATS}.")
+  if config.model.architecture != "biggan":
+    raise StudioGANCheckpointError(
+        f"config.model.architecture is {config.model.architecture!r}; BigGAN's checkpoints "
+        f"need 'biggan': use configs/studiogan/imagenet128_biggan.py or {BIGGAN_PYTORCH_CONFIG}.")
+  if checkpoint_format == "studiogan":
+    return studiogan.convert(checkpoint_path, config, workdir, discriminator_path)
+  if discriminator_path:
+    raise StudioGANCheckpointError(
+        "--discriminator: BigGAN-PyTorch's D is not converted (its G and G_ema are); leave "
+        "it out, and D starts from the config's initialisation.")
+  validate_config(config, training=False)
+  studiogan.check_config(config, BIGGAN_PYTORCH_MODEL, "BigGAN-PyTorch",
+                         f"use {BIGGAN_PYTORCH_CONFIG}")
+  studiogan.check_fresh(workdir)
+  checkpoint, file_names = _read_biggan_pytorch(checkpoint_path)
+  generator, _ = build_models(config.model)
+  g_variables = studiogan.generator_variables(checkpoint, generator, config.model.z_dim,
+                                              file_names)
+  return studiogan.write_train_state(config, workdir, g_variables, checkpoint.step)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -145,3 +203,18 @@ def studiogan_state(arrays: Mapping[str, np.ndarray], path: str
     else:
       put(f"{target}.{param}", value, key)
   return translated, file_names
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  args = flags.FLAGS
+  studiogan.run_conversion("an_flax.convert.biggan", lambda: convert(
+      args.checkpoint, args.config, args.workdir, args.format, args.discriminator))
+
+
+if __name__ == "__main__":
+  studiogan.define_flags("StudioGAN's BigGAN G or G_ema file (model=G_ema-...pth), or "
+                         "BigGAN-PyTorch's G.pth / G_ema.pth with --format=biggan_pytorch.")
+  flags.DEFINE_enum("format", "studiogan", FORMATS, "Whose checkpoint --checkpoint is.")
+  app.run(main)

@@ -49,7 +49,8 @@ from an_flax.models.resnet_gan import discriminator_resolutions
 from an_flax.runtime.checkpoints import Checkpointer
 from an_flax.training.config import validate_config
 from an_flax.runtime import streams
-from an_flax.training.state import TrainState, make_optimizers, train_state_from_variables
+from an_flax.training.state import (TrainState, initial_lecam, make_optimizers,
+                                    train_state_from_variables)
 
 TORCH_VERSION = "2.13.0"
 # Model fields whose values the file cannot show, and StudioGAN's.
@@ -124,19 +125,23 @@ def read_checkpoint(path: str, framework: str = "StudioGAN") -> Checkpoint:
   return Checkpoint(path, arrays, step)
 
 
-def check_config(config: ml_collections.ConfigDict) -> None:
-  """Raises StudioGANCheckpointError unless `config.model` builds StudioGAN's layers."""
+def check_config(config: ml_collections.ConfigDict,
+                 model_fields: Mapping[str, Any] = STUDIOGAN_MODEL, framework: str = "StudioGAN",
+                 advice: str = "use a configs/studiogan config (see docs/studiogan.md)") -> None:
+  """Raises StudioGANCheckpointError unless `config.model` builds `framework`'s layers:
+  `model_fields` and no non-local module but self-attention; the message ends with
+  `advice`."""
   model = config.model
-  for field, value in STUDIOGAN_MODEL.items():
+  for field, value in model_fields.items():
     if model.get(field) != value:
       raise StudioGANCheckpointError(
-          f"config.model.{field} is {model.get(field)!r}; StudioGAN's layers need {value!r}: "
-          "use a configs/studiogan config (see docs/studiogan.md).")
+          f"config.model.{field} is {model.get(field)!r}; {framework}'s layers need "
+          f"{value!r}: {advice}.")
   for field in ("g_nonlocal", "d_nonlocal"):
     if model[field].kind not in ("none", "self_attention") or model[field].inside_blocks:
       raise StudioGANCheckpointError(
-          f"config.model.{field}: StudioGAN's SNGAN / SAGAN have no {model[field].kind!r} "
-          "module; use 'none' or 'self_attention' after blocks.")
+          f"config.model.{field}: StudioGAN's and BigGAN-PyTorch's networks have no "
+          f"{model[field].kind!r} module; use 'none' or 'self_attention' after blocks.")
 
 
 # ----------------------------------------------------------------------------
@@ -318,12 +323,13 @@ def discriminator_variables(checkpoint: Checkpoint, discriminator: nn.Module,
   return _fill(abstract, checkpoint, order, "D", {})
 
 
-def _generator(checkpoint: Checkpoint, config: ml_collections.ConfigDict
-               ) -> tuple[nn.Module, dict]:
-  check_config(config)
+def _generator(checkpoint: Checkpoint, config: ml_collections.ConfigDict,
+               file_names: Mapping[str, str] | None = None) -> tuple[nn.Module, dict]:
+  """The config's G and its variables from StudioGAN-named `checkpoint` (`file_names`: see
+  `_fill`); the config's layers are the caller's to check."""
   _wrong_network(checkpoint, "G")
   generator, _ = build_models(config.model)
-  return generator, generator_variables(checkpoint, generator, config.model.z_dim)
+  return generator, generator_variables(checkpoint, generator, config.model.z_dim, file_names)
 
 
 def _discriminator(checkpoint: Checkpoint, config: ml_collections.ConfigDict
@@ -341,6 +347,7 @@ def load_generator(path: str, config: ml_collections.ConfigDict) -> tuple[nn.Mod
   `generator.apply(variables, z, labels, train=False)` gives StudioGAN's eval-mode
   images, NHWC. Raises StudioGANCheckpointError for a file or config that does not fit.
   """
+  check_config(config)
   return _generator(read_checkpoint(path), config)
 
 
@@ -361,7 +368,37 @@ def train_state(config: ml_collections.ConfigDict, g_variables: dict, d_variable
   would initialise G only to overwrite it (an orthogonal init compiles a QR per kernel
   shape)."""
   return train_state_from_variables(g_variables, d_variables, *make_optimizers(config),
-                                    streams.training_key(config.seed), step)
+                                    streams.training_key(config.seed), step,
+                                    initial_lecam(config))
+
+
+def check_fresh(workdir: str) -> None:
+  """Raises StudioGANCheckpointError when `workdir` already holds checkpoints."""
+  directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+  if os.path.isdir(directory) and os.listdir(directory):
+    raise StudioGANCheckpointError(f"{directory} already holds checkpoints: convert into a "
+                                   "fresh --workdir.")
+
+
+def write_train_state(config: ml_collections.ConfigDict, workdir: str, g_variables: dict,
+                      step: int, d_variables: dict | None = None) -> str:
+  """Writes the train state of G (and G_ema) `g_variables` into `workdir` as checkpoint
+  `step`; D is `d_variables`, or when None the config's initialisation (seed
+  `config.seed`); optimiser states are fresh. Returns the checkpoint's directory."""
+  if d_variables is None:
+    _, discriminator = build_models(config.model)
+    size = config.model.resolution
+    d_variables = jax.jit(lambda key: discriminator.init(
+        key, jnp.zeros((1, size, size, 3)), jnp.zeros((1,), jnp.int32), train=False))(
+            streams.training_key(config.seed))
+  state = train_state(config, g_variables, flax.core.unfreeze(d_variables), step)
+  checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
+  try:
+    checkpointer.save(step, state, config)
+    checkpointer.wait()
+  finally:
+    checkpointer.close()
+  return os.path.join(os.path.abspath(workdir), "checkpoints", str(step))
 
 
 def convert(checkpoint_path: str, config: ml_collections.ConfigDict, workdir: str,
@@ -373,61 +410,55 @@ def convert(checkpoint_path: str, config: ml_collections.ConfigDict, workdir: st
   'step', else its name's 'step=N', else 0). Returns the checkpoint's directory.
   """
   validate_config(config, training=False)
-  directory = os.path.join(os.path.abspath(workdir), "checkpoints")
-  if os.path.isdir(directory) and os.listdir(directory):
-    raise StudioGANCheckpointError(f"{directory} already holds checkpoints: convert into a "
-                                   "fresh --workdir.")
+  check_config(config)
+  check_fresh(workdir)
   g_file = read_checkpoint(checkpoint_path)
   _, g_variables = _generator(g_file, config)
+  d_variables, step = None, g_file.step
   if discriminator_path:
     d_file = read_checkpoint(discriminator_path)
     _, d_variables = _discriminator(d_file, config)
     step = d_file.step
-  else:
-    _, discriminator = build_models(config.model)
-    size = config.model.resolution
-    d_variables = jax.jit(lambda key: discriminator.init(
-        key, jnp.zeros((1, size, size, 3)), jnp.zeros((1,), jnp.int32), train=False))(
-            streams.training_key(config.seed))
-    step = g_file.step
-  state = train_state(config, g_variables, flax.core.unfreeze(d_variables), step)
-  checkpointer = Checkpointer(workdir, config.checkpoint.every_steps, config.checkpoint.keep)
-  try:
-    checkpointer.save(step, state, config)
-    checkpointer.wait()
-  finally:
-    checkpointer.close()
-  return os.path.join(directory, str(step))
+  return write_train_state(config, workdir, g_variables, step, d_variables)
 
 
 # ----------------------------------------------------------------------------
 # Command line.
 
-def _define_flags() -> None:
+def define_flags(checkpoint_help: str) -> None:
+  """The converters' flags: --config, --checkpoint (`checkpoint_help`), --discriminator,
+  --workdir."""
   config_flags.DEFINE_config_file(
-      "config", None, "A configs/studiogan config matching the checkpoint.", lock_config=True)
-  flags.DEFINE_string("checkpoint", None,
-                      "StudioGAN's G or G_ema file, e.g. model=G_ema-best-weights-step=N.pth.")
+      "config", None, "The config the checkpoint converts into.", lock_config=True)
+  flags.DEFINE_string("checkpoint", None, checkpoint_help)
   flags.DEFINE_string("discriminator", None,
                       "StudioGAN's D file (model=D-...pth); default: D initialised.")
   flags.DEFINE_string("workdir", None, "Where to write the Orbax checkpoint.")
   flags.mark_flags_as_required(["config", "checkpoint", "workdir"])
 
 
-def main(argv: list[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+def run_conversion(command: str, conversion: Callable[[], str]) -> None:
+  """`conversion()` (it returns the checkpoint written) with a bad file, config or workdir as
+  one line naming `command`, and what to run next."""
   args = flags.FLAGS
   try:
-    written = convert(args.checkpoint, args.config, args.workdir, args.discriminator)
+    written = conversion()
   except (ValueError, ImportError, OSError) as error:
-    raise SystemExit(f"an_flax.convert.studiogan: {error}") from None
+    raise SystemExit(f"{command}: {error}") from None
   config_file = config_flags.get_config_filename(args["config"])
   print(f"Wrote {written}: G and G_ema from {args.checkpoint}, D "
         f"{'from ' + args.discriminator if args.discriminator else 'initialised'}. "
         f"Evaluate: python eval.py --config={config_file} --workdir={args.workdir}")
 
 
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  args = flags.FLAGS
+  run_conversion("an_flax.convert.studiogan", lambda: convert(
+      args.checkpoint, args.config, args.workdir, args.discriminator))
+
+
 if __name__ == "__main__":
-  _define_flags()
+  define_flags("StudioGAN's G or G_ema file, e.g. model=G_ema-best-weights-step=N.pth.")
   app.run(main)

@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from an_flax.data import flip
 from an_flax.data import prepared
 from an_flax.data import preprocess
 from an_flax.data import sources
@@ -113,26 +114,32 @@ def train_dataset(records: tf.data.Dataset, num_records: int, *, seed: int,
 
 def create_train_iterator(config: ml_collections.ConfigDict,
                           start_batch: int = 0) -> Iterator[Batch]:
-  """This process's training batches from batch `start_batch` on (see the module docstring).
+  """This process's training batches from batch `start_batch` on (see the module docstring),
+  flipped at random with `config.dataset.random_flip` (`an_flax.data.flip`).
 
   A step that takes several batches (one per D or critic update) starts at
   `step * batches_per_step`.
   """
   data = sources.DataConfig.from_config(config)
+  seed, index, count = config.get('seed', 0), jax.process_index(), jax.process_count()
+  local = local_batch_size(config.batch_size, count)
   if data.prepared:
-    return prepared.train_batches(
-        prepared.open_split(data, data.split), seed=config.get('seed', 0),
-        start_batch=start_batch,
-        local_batch_size=local_batch_size(config.batch_size, jax.process_count()),
-        process_index=jax.process_index(), process_count=jax.process_count())
-  builder = sources.prepare(data, data.split)
-  records, count = sources.read_process_slice(
-      builder, data.split, jax.process_index(), jax.process_count())
-  ds = train_dataset(
-      records, count, seed=config.get('seed', 0), start_batch=start_batch,
-      batch_size=local_batch_size(config.batch_size, jax.process_count()),
-      image_size=data.image_size, shuffle_buffer=data.shuffle_buffer, cache=data.cache)
-  return iter(tfds.as_numpy(ds))
+    batches = prepared.train_batches(
+        prepared.open_split(data, data.split), seed=seed, start_batch=start_batch,
+        local_batch_size=local, process_index=index, process_count=count)
+    rows = prepared.process_rows(index, count, local)
+  else:
+    builder = sources.prepare(data, data.split)
+    records, num_records = sources.read_process_slice(builder, data.split, index, count)
+    ds = train_dataset(
+        records, num_records, seed=seed, start_batch=start_batch, batch_size=local,
+        image_size=data.image_size, shuffle_buffer=data.shuffle_buffer, cache=data.cache)
+    batches = iter(tfds.as_numpy(ds))
+    rows = index * local + np.arange(local)  # each process reads a slice of its own
+  if not data.random_flip:
+    return batches
+  return flip.random_flips(batches, seed=seed, start_batch=start_batch, rows=rows,
+                           global_batch_size=local * count)
 
 
 def eval_dataset(records: tf.data.Dataset, *, num_batches: int, batch_size: int,

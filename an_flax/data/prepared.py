@@ -82,6 +82,12 @@ def shuffle_seed(seed: int) -> int:
   return int(np.random.SeedSequence(seed).generate_state(1)[0])
 
 
+def process_rows(process_index: int, process_count: int, local_batch_size: int) -> np.ndarray:
+  """Which rows of every global batch (its positions in the order) `train_batches` gives
+  process `process_index`: p, p + P, p + 2 P, ..."""
+  return process_index + process_count * np.arange(local_batch_size)
+
+
 def train_batches(prepared: records.PreparedSplit, *, seed: int, start_batch: int,
                   local_batch_size: int, process_index: int, process_count: int
                   ) -> Iterator[Batch]:

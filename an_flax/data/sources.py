@@ -44,6 +44,7 @@ class DataConfig:
       `{name}`, `{image_size}`, `{resizer}` filled in (`records.prepared_root`); when set,
       training and evaluation read it (`an_flax.data.prepared`) and `split`, `cache` and
       `shuffle_buffer` are not used. "": read the source through TFDS.
+    random_flip: flip training images left-right at random (`an_flax.data.flip`).
   """
 
   name: str
@@ -55,6 +56,7 @@ class DataConfig:
   shuffle_buffer: int = 50_000
   resizer: str = 'bilinear'
   prepared: str = ''
+  random_flip: bool = False
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> DataConfig:

@@ -1,5 +1,6 @@
-"""Class-conditional GAN models (SN-GAN / SA-GAN / AN ResNets), the inpainting networks, the
-registry of non-local modules both place (`non_local`), and their helpers."""
+"""Class-conditional GAN models (SN-GAN / SA-GAN / AN ResNets, BigGAN) and `build_models`,
+the inpainting networks, the registry of non-local modules both place (`non_local`), and
+their helpers."""
 
 from typing import Any
 
@@ -7,8 +8,9 @@ import jax
 import jax.numpy as jnp
 
 from an_flax.models.blocks import DownBlock, NonLocal, UpBlock
+from an_flax.models.build import build_models
 from an_flax.models.layer_options import LayerOptions
-from an_flax.models.resnet_gan import Discriminator, Generator, build_models
+from an_flax.models.resnet_gan import Discriminator, Generator
 
 
 def sum_sown_losses(collection: Any) -> jax.Array:

@@ -3,8 +3,10 @@
 G: z is split into equal chunks, one per up-block plus one for the 4x4 map (hierarchical
 z); the first goes through a dense layer to the 4x4 map, and every up-block's conditional
 BatchNorms read [shared class embedding, its own chunk] through bias-free dense layers
-(gamma = 1 + W_gain c, beta = W_bias c). The class embedding is shared by all blocks and
-has no spectral norm; every other layer has it. Self-attention after the 64x64 block.
+(gamma = 1 + W_gain c, beta = W_bias c). Without hierarchical z (BigGAN-PyTorch without
+`--hier`) the dense layer reads all of z and the BatchNorms the shared embedding alone.
+The class embedding is shared by all blocks and has no spectral norm; every other layer
+has it. Self-attention after the 64x64 block.
 D: the projection D of SN-GAN / SA-GAN (`an_flax.models.resnet_gan.Discriminator`) at
 BigGAN's widths, self-attention after its 64x64 block: StudioGAN's big_resnet D has the
 blocks, names and head of its resnet D.
@@ -44,16 +46,17 @@ D_MULTIPLIERS = (1, 2, 4, 8, 16, 16)
 class Generator(nn.Module):
   """z (N, z_dim), labels (N,) -> images (N, R, R, 3) in [-1, 1], R = 4 * 2**(blocks).
 
-  Block i outputs resolution 8 * 2**i and ch * multipliers[i+1] channels; z_dim must be
-  a multiple of len(multipliers) (one chunk for the 4x4 map, one per block). Parameter
-  names: 'dense' (first chunk -> 4x4), 'shared' (class embedding), 'block{i}',
-  'nonlocal{resolution}' (after-block modules), 'block{i}/nonlocal' (inside-block
-  modules), 'bn', 'conv_out'.
+  Block i outputs resolution 8 * 2**i and ch * multipliers[i+1] channels; with
+  `hierarchical` z_dim must be a multiple of len(multipliers) (one chunk for the 4x4 map,
+  one per block). Parameter names: 'dense' (first chunk, or z, -> 4x4), 'shared' (class
+  embedding), 'block{i}', 'nonlocal{resolution}' (after-block modules),
+  'block{i}/nonlocal' (inside-block modules), 'bn', 'conv_out'.
   """
 
   num_classes: int
   ch: int = 96
   shared_dim: int = 128
+  hierarchical: bool = True
   multipliers: Sequence[int] = G_MULTIPLIERS
   nonlocal_: NonLocal = SELF_ATTENTION_64
   layers: LayerOptions = STUDIOGAN_LAYERS
@@ -62,21 +65,25 @@ class Generator(nn.Module):
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array, train: bool = False) -> jax.Array:
     widths = [self.ch * m for m in self.multipliers]
-    if z.shape[-1] % len(widths):
+    if self.hierarchical and z.shape[-1] % len(widths):
       raise ValueError(
           f"BigGAN's G splits z into {len(widths)} equal chunks (the 4x4 map and "
           f"{len(widths) - 1} blocks): z_dim {z.shape[-1]} is not a multiple of {len(widths)}; "
           f"use e.g. {20 * len(widths)} (chunks of 20, as StudioGAN and BigGAN-PyTorch).")
-    chunks = jnp.split(z, len(widths), axis=-1)
     shared = nn.Embed(self.num_classes, self.shared_dim,
                       embedding_init=INITS[self.layers.init], name="shared")(labels)
-    x = self.layers.dense(4 * 4 * widths[0], True, self.dtype, "dense")(chunks[0], train)
+    if self.hierarchical:
+      first, *chunks = jnp.split(z, len(widths), axis=-1)
+      conditions = [jnp.concatenate([shared, chunk.astype(shared.dtype)], axis=-1)
+                    for chunk in chunks]
+    else:
+      first, conditions = z, [shared] * (len(widths) - 1)
+    x = self.layers.dense(4 * 4 * widths[0], True, self.dtype, "dense")(first, train)
     x = x.reshape(z.shape[0], 4, 4, widths[0])
     resolution = 4
-    for i, (features, chunk) in enumerate(zip(widths[1:], chunks[1:])):
+    for i, (features, condition) in enumerate(zip(widths[1:], conditions)):
       resolution *= 2
       inner = self.nonlocal_ if self.nonlocal_.in_block(resolution) else None
-      condition = jnp.concatenate([shared, chunk.astype(shared.dtype)], axis=-1)
       x = UpBlock(features, self.num_classes, True, inner=inner, layers=self.layers,
                   dtype=self.dtype, name=f"block{i}")(x, condition, train)
       if self.nonlocal_.after_block(resolution):

@@ -1,6 +1,6 @@
 """The non-local modules a network can place, by kind: one registry for every network.
 
-The ResNet GAN (`blocks`, `resnet_gan`), the inpainting generator (`inpainting`), both
+The ResNet GAN and BigGAN (`blocks`), the inpainting generator (`inpainting`), both
 tasks' config checks and `benchmarks/nonlocal_study.py` read `KINDS` and nothing else. An
 entry says how its module is built, which fields of its layer a config sets (their
 defaults are the layer's own, so each is written once, on the layer), whether it may sit

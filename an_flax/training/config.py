@@ -14,6 +14,7 @@ import ml_collections
 from an_flax.models import Discriminator, Generator, build_models
 from an_flax.runtime import evaluators, mesh as mesh_lib
 from an_flax.runtime.config_checks import check, check_fields, schema_of
+from an_flax.training import diffaug
 
 SCHEMA = "configs/base.py"
 _EVALS_ENTRY = "an evaluator entry config.evals.<name> (configs/base.py shows them)"
@@ -89,6 +90,8 @@ def validate_config(config: ml_collections.ConfigDict, training: bool = True
     mesh_lib.check_batch_size(config.batch_size, jax.device_count(), jax.process_count())
   check(config.num_train_steps >= 1, "num_train_steps", "must be positive")
   check(config.optim.d_steps >= 1, "optim.d_steps", "must be at least 1")
+  check(config.optim.accumulation_steps >= 1, "optim.accumulation_steps",
+        "must be at least 1 (1: no accumulation)")
   check(config.optim.lr_decay in ("none", "linear"), "optim.lr_decay",
         f"unknown {config.optim.lr_decay!r}; use 'none' or 'linear'")
   check(0 <= config.optim.decay_start < config.num_train_steps, "optim.decay_start",
@@ -97,7 +100,14 @@ def validate_config(config: ml_collections.ConfigDict, training: bool = True
     check(given[field] > 0, field, "must be positive")
   for field in ("optim.b1", "optim.b2", "ema.decay"):
     check(0.0 <= given[field] < 1.0, field, "must lie in [0, 1)")
-  check(config.loss.orthogonal_weight >= 0, "loss.orthogonal_weight", "must be >= 0")
+  for field in ("loss.orthogonal_weight", "optim.g_ortho", "loss.lecam_lambda",
+                "loss.lecam_ema_start_iter"):
+    check(given[field] >= 0, field, "must be >= 0")
+  check(0.0 <= config.loss.lecam_ema_decay < 1.0, "loss.lecam_ema_decay", "must lie in [0, 1)")
+  try:
+    diffaug.parse_policy(config.augment.diffaug_policy)
+  except ValueError as error:
+    raise ValueError(f"config.augment.diffaug_policy: {error}") from error
   check(config.ema.start_step >= 0, "ema.start_step", "must be >= 0")
   for field in ("checkpoint.every_steps", "checkpoint.keep", "log_every_steps"):
     check(given[field] >= 1, field, "must be at least 1")

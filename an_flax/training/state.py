@@ -7,7 +7,7 @@ checkpoints through this module (and re-estimates G's BatchNorm statistics
 with `generator_train_apply`), never through the task or its step.
 """
 
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import flax
 import flax.linen as nn
@@ -19,6 +19,8 @@ from jax.sharding import Mesh, PartitionSpec as P
 
 from an_flax.models import sum_sown_losses
 from an_flax.runtime import mesh as mesh_lib
+from an_flax.training import lecam as lecam_lib
+from an_flax.training import ortho
 
 Variables = Any  # nested dict of arrays
 # (params, state, z, labels, rng) -> (images, new state, summed orthogonal penalty)
@@ -36,7 +38,9 @@ class TrainState:
   `g_state` holds G's 'batch_stats' and 'spectral' collections, `d_state` D's
   'spectral'. `ema_params` / `ema_state` average G's parameters AND its
   state, as BigGAN-PyTorch does for its buffers. `step` counts G updates.
-  `rng` is a raw uint32 key, split once per step.
+  `rng` is a raw uint32 key, split once per step. `lecam`: LeCam's anchors when the
+  config uses LeCam (`loss.lecam_lambda > 0`), else None, and then not in a checkpoint at
+  all, so the checkpoints of runs without LeCam are those of a state without the field.
   """
 
   step: jax.Array
@@ -49,6 +53,29 @@ class TrainState:
   d_opt_state: optax.OptState
   ema_params: Variables
   ema_state: Variables
+  lecam: Optional[lecam_lib.LeCamAnchors] = None
+
+
+def _state_dict(state: TrainState) -> dict:
+  """The fields of `state` as a checkpoint holds them: None fields (no LeCam) left out."""
+  return {field: flax.serialization.to_state_dict(getattr(state, field))
+          for field in state.__dataclass_fields__ if getattr(state, field) is not None}
+
+
+def _from_state_dict(state: TrainState, saved: dict) -> TrainState:
+  return state.replace(**{
+      field: flax.serialization.from_state_dict(getattr(state, field), saved[field],
+                                                name=field)
+      for field in state.__dataclass_fields__ if getattr(state, field) is not None})
+
+
+flax.serialization.register_serialization_state(TrainState, _state_dict, _from_state_dict,
+                                                 override=True)
+
+
+def initial_lecam(config: ml_collections.ConfigDict) -> Optional[lecam_lib.LeCamAnchors]:
+  """LeCam's starting anchors when the config uses LeCam, else None."""
+  return lecam_lib.init_anchors() if config.loss.lecam_lambda > 0 else None
 
 
 def learning_rate_schedule(lr: float, config: ml_collections.ConfigDict,
@@ -68,12 +95,17 @@ def learning_rate_schedule(lr: float, config: ml_collections.ConfigDict,
 
 def make_optimizers(config: ml_collections.ConfigDict
                     ) -> Tuple[optax.GradientTransformation, optax.GradientTransformation]:
-  """(G, D) Adam with TTUR learning rates and the config's betas and epsilon."""
+  """(G, D) Adam with TTUR learning rates and the config's betas and epsilon; with
+  `optim.g_ortho > 0` G's gradients first gain BigGAN's orthogonal regularisation
+  (`ortho.add_orthogonal_gradients`, its shared embedding left out)."""
   optim = config.optim
   adam = lambda lr, updates_per_step: optax.adam(
       learning_rate_schedule(lr, config, updates_per_step), b1=optim.b1, b2=optim.b2,
       eps=optim.eps)
-  return adam(optim.g_lr, 1), adam(optim.d_lr, optim.d_steps)
+  g_tx = adam(optim.g_lr, 1)
+  if optim.g_ortho > 0:
+    g_tx = optax.chain(ortho.add_orthogonal_gradients(optim.g_ortho), g_tx)
+  return g_tx, adam(optim.d_lr, optim.d_steps)
 
 
 def split_variables(variables: Variables, collections: Tuple[str, ...]
@@ -86,15 +118,17 @@ def split_variables(variables: Variables, collections: Tuple[str, ...]
 def train_state_from_variables(g_variables: Variables, d_variables: Variables,
                                g_tx: optax.GradientTransformation,
                                d_tx: optax.GradientTransformation, rng: jax.Array,
-                               step: int = 0) -> TrainState:
-  """The state of networks with these variables: fresh optimiser states, G_ema = G."""
+                               step: int = 0,
+                               lecam: Optional[lecam_lib.LeCamAnchors] = None) -> TrainState:
+  """The state of networks with these variables: fresh optimiser states, G_ema = G,
+  LeCam's anchors `lecam` (`initial_lecam(config)`)."""
   g_params, g_state = split_variables(g_variables, G_STATE_COLLECTIONS)
   d_params, d_state = split_variables(d_variables, D_STATE_COLLECTIONS)
   return TrainState(
       step=jnp.asarray(step, jnp.int32), rng=rng,
       g_params=g_params, g_state=g_state, d_params=d_params, d_state=d_state,
       g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
-      ema_params=g_params, ema_state=g_state)
+      ema_params=g_params, ema_state=g_state, lecam=lecam)
 
 
 def create_train_state(config: ml_collections.ConfigDict, generator: nn.Module,
@@ -108,7 +142,8 @@ def create_train_state(config: ml_collections.ConfigDict, generator: nn.Module,
   images = jnp.zeros((1, size, size, 3), jnp.float32)
   return train_state_from_variables(
       generator.init(g_key, z, labels, train=False),
-      discriminator.init(d_key, images, labels, train=False), g_tx, d_tx, state_key)
+      discriminator.init(d_key, images, labels, train=False), g_tx, d_tx, state_key,
+      lecam=initial_lecam(config))
 
 
 def update_ema(ema: Variables, new: Variables, step: jax.Array,

@@ -1,7 +1,8 @@
 """The class-conditional GAN as a task of the shared run (`an_flax.runtime.run`).
 
 What is the GAN's own: the config checked and the networks built once, its train state
-(`state`), its compiled step (`steps`: d_steps D updates, one G update, EMA), its
+(`state`), its compiled step (`steps`: d_steps D updates, one G update, EMA, each update
+over accumulation_steps micro-batches), its
 pictures (class-conditional sample sheets of G_ema on fixed noise and the AN layout
 maps) and what its evaluators score (G_ema's variables).
 """
@@ -37,7 +38,8 @@ class GanTask:
     self.config = config
     self.generator, self.discriminator = validate_config(config)
     self.g_tx, self.d_tx = make_optimizers(config)
-    self.batches_per_step = config.optim.d_steps
+    # A batch per micro-batch of every D update (G's updates draw only noise).
+    self.batches_per_step = config.optim.d_steps * config.optim.accumulation_steps
     self.compute_dtype = config.model.dtype
 
   def check_inputs(self) -> None:

@@ -296,10 +296,10 @@ def G_arch(ch=64, attention="64"):  # pylint: disable=invalid-name
 
 
 class BigGANPyTorchGenerator(nn.Module):
-  """`Generator(G_shared=True, hier=True, G_param='SN', norm_style='bn')`."""
+  """`Generator(G_shared=True, G_param='SN', norm_style='bn')`, with or without `hier`."""
 
   def __init__(self, G_ch=96, dim_z=120, bottom_width=4, resolution=128, G_attn="64",
-               n_classes=1000, num_G_SVs=1, num_G_SV_itrs=1, shared_dim=128,
+               n_classes=1000, num_G_SVs=1, num_G_SV_itrs=1, hier=True, shared_dim=128,
                G_activation=nn.ReLU(inplace=True), BN_eps=1e-5, SN_eps=1e-6, G_init="ortho",
                skip_init=False):
     super().__init__()
@@ -313,10 +313,15 @@ class BigGANPyTorchGenerator(nn.Module):
     self.init = G_init
     self.BN_eps = BN_eps
     self.SN_eps = SN_eps
+    self.hier = hier
     self.arch = G_arch(self.ch, G_attn)[resolution]
-    self.num_slots = len(self.arch["in_channels"]) + 1
-    self.z_chunk_size = self.dim_z // self.num_slots
-    self.dim_z = self.z_chunk_size * self.num_slots
+    if self.hier:
+      self.num_slots = len(self.arch["in_channels"]) + 1
+      self.z_chunk_size = self.dim_z // self.num_slots
+      self.dim_z = self.z_chunk_size * self.num_slots
+    else:
+      self.num_slots = 1
+      self.z_chunk_size = 0
     self.which_conv = functools.partial(SNConv2d, kernel_size=3, padding=1, num_svs=num_G_SVs,
                                         num_itrs=num_G_SV_itrs, eps=self.SN_eps)
     self.which_linear = functools.partial(SNLinear, num_svs=num_G_SVs, num_itrs=num_G_SV_itrs,
@@ -358,9 +363,12 @@ class BigGANPyTorchGenerator(nn.Module):
           nn.init.xavier_uniform_(module.weight)
 
   def forward(self, z, y):
-    zs = torch.split(z, self.z_chunk_size, 1)
-    z = zs[0]
-    ys = [torch.cat([y, item], 1) for item in zs[1:]]
+    if self.hier:
+      zs = torch.split(z, self.z_chunk_size, 1)
+      z = zs[0]
+      ys = [torch.cat([y, item], 1) for item in zs[1:]]
+    else:
+      ys = [y] * len(self.blocks)
     h = self.linear(z)
     h = h.view(h.size(0), -1, self.bottom_width, self.bottom_width)
     for index, blocklist in enumerate(self.blocks):
@@ -370,11 +378,12 @@ class BigGANPyTorchGenerator(nn.Module):
 
 
 def biggan_pytorch_generator(resolution: int = 128, n_classes: int = 1000, G_ch: int = 96,
-                             init: str = "ortho") -> BigGANPyTorchGenerator:
-  """The G of `launch_BigGAN_bs256x8.sh` (its 32 and 64 tables at the same depth)."""
+                             init: str = "ortho", hier: bool = True) -> BigGANPyTorchGenerator:
+  """The G of `launch_BigGAN_bs256x8.sh` (its 32 and 64 tables at the same depth); with
+  `hier=False`, that G without `--hier` (z_dim 120 all into the first linear)."""
   dim_z = 20 * (len(G_arch()[resolution]["in_channels"]) + 1)
   return BigGANPyTorchGenerator(G_ch=G_ch, dim_z=dim_z, resolution=resolution,
-                                n_classes=n_classes, G_init=init)
+                                n_classes=n_classes, G_init=init, hier=hier)
 
 
 # ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from an_flax.convert import biggan as convert
 from an_flax.convert.studiogan import StudioGANCheckpointError
 from an_flax.evaluation.generate import sample_z
 from an_flax.models import biggan
+from an_flax.models.blocks import NonLocal
 from benchmarks.pytorch import biggan as reference
 from benchmarks.pytorch import studiogan as studiogan_reference
 from convert.test_studiogan import randomize, torch_logits
@@ -161,3 +162,24 @@ def test_a_biggan_pytorch_file_that_does_not_fit_is_named_in_its_own_keys(
     path, error = os.path.join(tmp_path, "absent.pth"), FileNotFoundError
   with pytest.raises(error, match=match):
     convert.load_biggan_pytorch_generator(path, generator)
+
+
+def test_biggan_pytorch_g_without_hierarchical_z_gives_its_images(tmp_path):
+  """BigGAN-PyTorch without `--hier` (at 32x32, where `--G_attn 64` places no attention):
+  all of z into the first linear, the shared embedding alone into every BatchNorm; our G
+  with `hierarchical=False`."""
+  rng = np.random.default_rng()
+  _seeded(rng)
+  G = reference.biggan_pytorch_generator(32, 10, 8, init="pytorch", hier=False)
+  randomize_biggan_pytorch(G, rng)
+  G.eval()
+  path = str(tmp_path / "G_ema.pth")
+  torch.save(G.state_dict(), path)
+  generator = biggan.Generator(10, 8, hierarchical=False, multipliers=(4, 4, 4, 4),
+                               nonlocal_=NonLocal(), layers=biggan.BIGGAN_PYTORCH_LAYERS)
+  variables = convert.load_biggan_pytorch_generator(path, generator, z_dim=80)
+  z, labels, _ = _inputs(rng, 80, 10, 32)
+  with torch.no_grad():
+    expected = G(torch.from_numpy(z), G.shared(torch.from_numpy(labels))).numpy()
+  _compare(_generate(generator, variables, z, labels), expected.transpose(0, 2, 3, 1),
+           "BigGAN-PyTorch 32x32 without hierarchical z")

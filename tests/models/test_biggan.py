@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from an_flax.models import biggan
+from an_flax.models import biggan, build_models
 from an_flax.models.blocks import NonLocal
 from benchmarks.pytorch import biggan as reference
 
@@ -94,3 +94,44 @@ def test_attentive_norm_takes_the_attentions_place(inside_blocks):
                            nonlocal_=NonLocal(kind="attentive_norm", resolutions=(16,)))
   d_vars = jax.eval_shape(d.init, jax.random.key(0), jnp.zeros((2, 32, 32, 3)), labels)
   assert "nonlocal16" in d_vars["params"] and "gamma" not in d_vars["params"]["nonlocal16"]
+
+
+def _biggan_model_config():
+  from configs.studiogan import imagenet128_biggan  # pylint: disable=import-outside-toplevel
+  return imagenet128_biggan.get_config().model
+
+
+def test_build_models_gives_the_configs_biggan():
+  """`model.architecture='biggan'`: BigGAN's G with the config's widths, embedding, z and
+  layers, and the projection D; `hierarchical_z=False` takes any z_dim."""
+  model = _biggan_model_config()
+  generator, discriminator = build_models(model)
+  assert isinstance(generator, biggan.Generator)
+  assert (generator.ch, generator.shared_dim, generator.hierarchical) == (96, 128, True)
+  assert generator.layers == biggan.STUDIOGAN_LAYERS
+  assert generator.nonlocal_.kind == "self_attention" and generator.nonlocal_.resolutions == (64,)
+  assert discriminator.ch == 96 and discriminator.activated_shortcut
+  assert discriminator.nonlocal_.resolutions == (64,)
+  model.hierarchical_z, model.z_dim = False, 100
+  generator, _ = build_models(model)
+  assert not generator.hierarchical
+  params = _abstract(generator, ((1, 100), jnp.float32), ((1,), jnp.int32))["params"]
+  assert params["dense"]["dense"]["kernel"].shape == (100, 4 * 4 * 96 * 16)
+  assert params["block0"]["bn1"]["gain"]["dense"]["kernel"].shape == (128, 96 * 16)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("architecture", "stylegan", r"model\.architecture: unknown 'stylegan'; use one of "
+                                 r"\('resnet', 'biggan'\)"),
+    ("g_cbn_form", "table", r"model\.g_cbn_form: 'table' for architecture 'biggan'; set it "
+                            r"'one_plus'"),
+    ("g_spectral_norm", False, r"model\.g_spectral_norm: False for architecture 'biggan'"),
+    ("z_dim", 100, r"model\.z_dim: 100 does not split into 6 equal chunks .* or set "
+                   r"model\.hierarchical_z=False"),
+    ("shared_dim", 0, r"model\.shared_dim: got 0"),
+])
+def test_a_biggan_config_that_does_not_fit_is_named(field, value, message):
+  model = _biggan_model_config()
+  model[field] = value
+  with pytest.raises(ValueError, match=message):
+    build_models(model)

@@ -17,7 +17,7 @@ from training.helpers import REPO
 
 # The GAN task's configs: configs/*.py and the ports of other code bases' settings.
 CONFIGS = sorted(os.path.relpath(p, os.path.join(REPO, "configs"))[:-3].replace(os.sep, ".")
-                 for pattern in ("*.py", "studiogan/*.py")
+                 for pattern in ("*.py", "studiogan/*.py", "biggan_pytorch/*.py")
                  for p in glob.glob(os.path.join(REPO, "configs", pattern))
                  if not p.endswith("recipes.py"))
 
@@ -60,6 +60,13 @@ def test_shipped_config_builds_abstractly(name, record_property):
     ("model.spectral_form", "jax", "config.model.spectral_form: unknown 'jax'"),
     ("model.g_cbn_form", "linear", "config.model.g_cbn_form: unknown 'linear'"),
     ("model.init", "he", "config.model.init: unknown 'he'"),
+    ("model.architecture", "stylegan", "config.model.architecture: unknown 'stylegan'"),
+    ("optim.accumulation_steps", 0, "config.optim.accumulation_steps: must be at least 1"),
+    ("optim.g_ortho", -1e-4, "config.optim.g_ortho: must be >= 0"),
+    ("loss.lecam_ema_decay", 1.0, "config.loss.lecam_ema_decay: must lie in "),
+    ("augment.diffaug_policy", "color,flip",
+     "config.augment.diffaug_policy: Unknown DiffAugment policy 'flip'"),
+    ("dataset.random_flip", "yes", "config.dataset.random_flip: 'yes' is not of type bool"),
     ("model.bn_axis_name", "data", "config.model.bn_axis_name: was replaced by "
      "config.model.per_device_bn"),
     ("model.per_device_bn", "yes", "config.model.per_device_bn: 'yes' is not of type bool"),
