@@ -35,7 +35,9 @@ _POLL_SECONDS = 1.0
 
 _checkpoints: Optional[str] = None  # the running job's checkpoint directory, for the message
 _heartbeat_timeout = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+_SHUTDOWN_WAIT_SECONDS = 30.0
 _finished = threading.Event()  # set once this process is done: peers leaving is no loss
+_watchdog: Optional[threading.Thread] = None
 
 
 def initialize(coordinator_address: Optional[str] = None, num_processes: Optional[int] = None,
@@ -46,7 +48,7 @@ def initialize(coordinator_address: Optional[str] = None, num_processes: Optiona
   With no arguments JAX reads JAX_COORDINATOR_ADDRESS or detects the cluster (Cloud TPU,
   SLURM, Open MPI, Kubernetes). CPU processes talk through gloo.
   """
-  global _heartbeat_timeout
+  global _heartbeat_timeout, _watchdog
   _heartbeat_timeout = heartbeat_timeout_seconds
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.config.update("jax_enable_recoverability", True)
@@ -54,7 +56,8 @@ def initialize(coordinator_address: Optional[str] = None, num_processes: Optiona
                              heartbeat_timeout_seconds=heartbeat_timeout_seconds)
   logging.info("Process %d of %d joined the job (heartbeat timeout %d s).",
                jax.process_index(), jax.process_count(), heartbeat_timeout_seconds)
-  threading.Thread(target=_watch, daemon=True, name="peer-watchdog").start()
+  _watchdog = threading.Thread(target=_watch, daemon=True, name="peer-watchdog")
+  _watchdog.start()
 
 
 def watch_checkpoints(directory: Optional[str]) -> None:
@@ -103,16 +106,31 @@ def _watch() -> None:
       lost = [0]  # the coordination service (process 0) does not answer
     if lost and not _finished.is_set():
       _lost(lost)
-    time.sleep(_POLL_SECONDS)
+    _finished.wait(_POLL_SECONDS)
 
 
 def finish(completed: bool) -> None:
   """Stops watching before this process ends. After a completed command every process
-  first waits for the others, so none reads another's normal exit as a loss."""
+  first waits for the others, so none reads another's normal exit as a loss.
+
+  With recoverability on, JAX's shutdown barrier no longer holds process 0 until the others
+  have disconnected; if it left first, their shutdown would find no coordination service
+  and abort. So the others disconnect here, and process 0 waits until they have.
+  """
   if completed:
     from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
     multihost_utils.sync_global_devices("an_flax: command completed")
   _finished.set()
+  if _watchdog is not None:
+    _watchdog.join()
+  if not completed:
+    return
+  if jax.process_index() != 0:
+    jax.distributed.shutdown()
+    return
+  deadline = time.monotonic() + _SHUTDOWN_WAIT_SECONDS
+  while len(lost_processes()) < jax.process_count() - 1 and time.monotonic() < deadline:
+    time.sleep(0.05)
 
 
 def explain_failure() -> None:

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 import fsspec
 import jax
@@ -39,18 +39,20 @@ class WorkdirError(Exception):
   """The workdir cannot be used: a file, read-only, or held by another run."""
 
 
-def is_remote(path: str) -> bool:
+def is_remote(path: Union[str, os.PathLike]) -> bool:
   """An object-store URL (`gs://...`), not a file system path."""
-  return "://" in path
+  return "://" in os.fspath(path)
 
 
-def absolute(path: str) -> str:
+def absolute(path: Union[str, os.PathLike]) -> str:
   """`path` made absolute when it is a file system path; URLs as they are."""
-  return path if is_remote(path) else os.path.abspath(path)
+  return os.fspath(path) if is_remote(path) else os.path.abspath(path)
 
 
-def join(path: str, *names: str) -> str:
-  return "/".join([path.rstrip("/"), *names]) if is_remote(path) else os.path.join(path, *names)
+def join(path: Union[str, os.PathLike], *names: str) -> str:
+  if is_remote(path):
+    return "/".join([os.fspath(path).rstrip("/"), *names])
+  return os.path.join(path, *names)
 
 
 def check_writable(workdir: str) -> None:
