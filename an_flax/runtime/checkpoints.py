@@ -229,7 +229,9 @@ class Checkpointer:
     if metadata is None:
       raise DamagedCheckpointError(f"{where}: its array metadata (state/_METADATA) is missing")
     saved_model, run_model = _model_fields(saved), _model_fields(_config_json(config))
-    mismatched = sorted(k for k in saved_model.keys() | run_model.keys()
+    # A field the checkpoint's config lacks is one a later schema added (its default is
+    # what wrote the checkpoint); the arrays below still catch a real difference.
+    mismatched = sorted(k for k in saved_model.keys()
                         if saved_model.get(k) != run_model.get(k))
     target = flax.serialization.to_state_dict(abstract_state)
     mismatched_arrays = _mismatched_arrays(metadata, target)
