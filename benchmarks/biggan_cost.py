@@ -3,23 +3,24 @@
   python benchmarks/biggan_cost.py [--batch_size=2] [--ch=96] [--resolution=128]
       [--num_classes=1000] [--d_steps=1] [--repeats=3] [--output=FILE]
 
-Both rows train `an_flax.models.biggan`'s G and D (StudioGAN's layers; 128x128: ch 96,
-z_dim 120, 1000 classes, as StudioGAN's ImageNet BigGAN and BigGAN-PyTorch's bs256x8 run)
-with the project's step (`an_flax.training.steps.make_train_step`; optimiser, loss and EMA
-fields of configs/default.py), one fixed random batch on all local devices. "BigGAN" has
-self-attention after G's and D's 64x64 blocks (at 32x32: 16x16, StudioGAN's CIFAR-10
-BigGAN), "BigGAN-AN" AttentiveNorm (the layer's defaults) in the same places. Per row:
-parameters, compile time, the median step after compilation, and the executable's memory
-as XLA plans it (`compiled.memory_analysis()`): temporaries, and in total arguments +
-outputs + temporaries - donated (aliased) buffers. Written to
-benchmarks/results/biggan_cost_<device>.md (or --output).
+The rows are the shipped configs' steps (`an_flax.training.steps.make_train_step`):
+"BigGAN" `configs/studiogan/imagenet128_biggan.py` (StudioGAN's ImageNet BigGAN-256:
+self-attention after G's and D's 64x64 blocks, ch 96, z_dim 120, 1000 classes) and
+"BigGAN-AN" `configs/imagenet128_biggan_an.py` (AttentiveNorm in the same places), with the
+batch, the D steps per G step, and optionally the width and class count of the flags, on one
+fixed random batch on all local devices. `--resolution=16` shrinks both to three blocks
+(the non-local module at 8x8) for a smoke run. Per row: parameters, compile time, the
+median step after compilation, and the executable's memory as XLA plans it
+(`compiled.memory_analysis()`): temporaries, and in total arguments + outputs +
+temporaries - donated (aliased) buffers. Written to benchmarks/results/biggan_cost_<device>.md
+(or --output).
 """
 
 import argparse
 import os
 import re
 import sys
-from typing import Tuple
+from typing import Any, Dict
 
 import jax
 
@@ -27,51 +28,42 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from an_flax.runtime import xla_cpu  # pylint: disable=g-import-not-at-top
 xla_cpu.use()  # before JAX compiles: the options train.py runs with
 
-from an_flax.models import biggan  # pylint: disable=g-import-not-at-top
-from an_flax.models.blocks import NonLocal
-from benchmarks import report, train_step_time
+from benchmarks import compiled_step, report  # pylint: disable=g-import-not-at-top
 
-# Resolution -> G multipliers, D multipliers, D's final resolution, the attention's place:
-# StudioGAN's ImageNet and CIFAR-10 BigGANs, and a toy size for the test.
-ARCHITECTURES = {128: (biggan.G_MULTIPLIERS, biggan.D_MULTIPLIERS, 4, 64),
-                 32: ((4, 4, 4, 4), (2, 2, 2, 2), 8, 16),
-                 16: ((4, 4, 4), (2, 2, 2), 4, 8)}
-VARIANTS = (("BigGAN", "self_attention"), ("BigGAN-AN", "attentive_norm"))
-
-
-def models(resolution: int, ch: int, num_classes: int, kind: str) -> Tuple:
-  """(G, D) of a row: BigGAN at `resolution` with the non-local module `kind`."""
-  g_mults, d_mults, final, place = ARCHITECTURES[resolution]
-  nonlocal_ = NonLocal(kind=kind, resolutions=(place,))
-  return (biggan.Generator(num_classes, ch, multipliers=g_mults, nonlocal_=nonlocal_),
-          biggan.discriminator(num_classes, ch, d_mults, final, nonlocal_=nonlocal_))
+VARIANTS = (("BigGAN", "studiogan.imagenet128_biggan"), ("BigGAN-AN", "imagenet128_biggan_an"))
+# Resolution -> the fields that resize the 128x128 configs (z in chunks of 20 per G block).
+RESOLUTIONS: Dict[int, Dict[str, Any]] = {
+    128: {},
+    16: {"model.resolution": 16, "dataset.image_size": 16, "model.z_dim": 60,
+         "model.g_multipliers": (4, 4, 4), "model.d_multipliers": (2, 2, 2),
+         "model.g_nonlocal.resolutions": (8,), "model.d_nonlocal.resolutions": (8,)},
+}
 
 
-def _config(resolution: int, num_classes: int, batch_size: int, d_steps: int):
-  """configs/default.py's training fields; the model fields the step reads set to BigGAN's
-  (z chunks of 20)."""
-  g_mults = ARCHITECTURES[resolution][0]
-  return train_step_time.shipped_config("default", {
-      "model.resolution": resolution, "model.num_classes": num_classes,
-      "model.z_dim": 20 * len(g_mults), "optim.d_steps": d_steps}, batch_size)
+def config(name: str, resolution: int, ch: int, num_classes: int, batch_size: int,
+           d_steps: int):
+  """The shipped config `name` with the benchmark's sizes."""
+  return compiled_step.shipped_config(name, {
+      **RESOLUTIONS[resolution], "model.g_ch": ch, "model.d_ch": ch,
+      "model.num_classes": num_classes, "optim.d_steps": d_steps}, batch_size)
 
 
 def run(resolution: int, ch: int, num_classes: int, batch_size: int, d_steps: int,
         repeats: int) -> str:
   """The markdown table, a row per variant and the AN / self-attention ratios."""
-  config = _config(resolution, num_classes, batch_size, d_steps)
-  lines = ["| network | non-local module | G params | D params | compile (s) | step (ms) | "
+  lines = ["| network | config | G params | D params | compile (s) | step (ms) | "
            "temporaries (MiB) | total (MiB) |", "|---|---|---|---|---|---|---|---|"]
   measured = []
-  for name, kind in VARIANTS:
-    step = train_step_time.OurStep(config, models=models(resolution, ch, num_classes, kind))
+  for name, config_name in VARIANTS:
+    step = compiled_step.OurStep(
+        config(config_name, resolution, ch, num_classes, batch_size, d_steps))
     memory = step.compiled.memory_analysis()
     total = (memory.argument_size_in_bytes + memory.output_size_in_bytes
              + memory.temp_size_in_bytes - memory.alias_size_in_bytes)
-    seconds = train_step_time.median_step(step, repeats)
+    seconds = compiled_step.median_step(step, repeats)
     g, d = step.parameters()
     measured.append((seconds, memory.temp_size_in_bytes, total))
-    lines.append(f"| {name} | {kind} | {g:,} | {d:,} | {step.compile_s:.1f} | "
+    lines.append(f"| {name} | {config_name} | {g:,} | {d:,} | {step.compile_s:.1f} | "
                  f"{1000 * seconds:.0f} | {memory.temp_size_in_bytes / 2**20:.0f} | "
                  f"{total / 2**20:.0f} |")
     print(lines[-1], flush=True)
@@ -85,10 +77,10 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--batch_size", type=int, default=2, help="Global batch per D step.")
   parser.add_argument("--ch", type=int, default=96, help="G's and D's width (BigGAN: 96).")
-  parser.add_argument("--resolution", type=int, default=128, choices=sorted(ARCHITECTURES))
+  parser.add_argument("--resolution", type=int, default=128, choices=sorted(RESOLUTIONS))
   parser.add_argument("--num_classes", type=int, default=1000)
   parser.add_argument("--d_steps", type=int, default=1, help="D updates per G update "
-                      "(BigGAN-PyTorch: 1, StudioGAN's BigGAN-256: 2).")
+                      "(BigGAN-PyTorch: 1, the configs' StudioGAN BigGAN-256: 2).")
   parser.add_argument("--repeats", type=int, default=3,
                       help="Timed steps after the compile; the median counts.")
   parser.add_argument("--output", default=None, help="The results file (default: see above).")

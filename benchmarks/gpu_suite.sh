@@ -3,13 +3,16 @@
 #   bash benchmarks/gpu_suite.sh
 # 1. the AN cost table at the authors' shapes (batch 1, C = 32, 128^2 .. 1024^2);
 # 2. the ImageNet-128 training step of SN-GAN, SA-GAN and AN in float32 and bfloat16 at
-#    batch 64, and in bfloat16 at batch 256 when it fits: compile time, step time, real
-#    images/s per device and MFU (XLA's FLOPs over the device's peak);
-# 3. imagenet128_sngan at 1 and 5 D steps, and the inpainting default at 1 and 5 critic
+#    batch 64: compile time, step time, real images/s per device and MFU (XLA's FLOPs over
+#    the device's peak);
+# 3. FID feature extraction throughput, ours against pytorch-fid's network, both on the
+#    GPU (torch needs CUDA);
+# 4. imagenet128_sngan at 1 and 5 D steps, and the inpainting default at 1 and 5 critic
 #    updates, those updates scanned (the default off the CPU) and unrolled: program size,
 #    compile and step time;
-# 4. FID feature extraction throughput, ours against pytorch-fid's network, both on the
-#    GPU (torch needs CUDA).
+# 5. the training steps of 2 in bfloat16 at batch 256, when it fits.
+# The parts run in this order, the cheapest and most asked-for first, so a run cut short
+# still leaves their files.
 # Each writes benchmarks/results/<name>_gpu.md, which names the device, and each part's
 # time in seconds goes to standard output. SMALL=1 runs the same commands at toy sizes on
 # any machine (the test suite does, on the CPU), writing to $RESULTS (default:
@@ -45,15 +48,15 @@ for batch in $batches; do
     --dtypes=$dtypes --batch_size=$batch --repeats=$repeats \
     --output="$RESULTS/train_step_time_${batch}_gpu.md"
 done
+part "FID throughput" "$PYTHON" -m benchmarks.fid_throughput $fid \
+  --output "$RESULTS/fid_throughput_gpu.md"
+part "scanned and unrolled updates" "$PYTHON" benchmarks/train_step_time.py --skip_configs \
+  --d_steps_study --inpainting_study $updates --repeats=$repeats \
+  --output="$RESULTS/train_step_time_updates_gpu.md"
 if [ -n "$big_batch" ]; then
   part "steps at batch $big_batch" "$PYTHON" benchmarks/train_step_time.py --configs=$configs \
     --dtypes=bfloat16 --batch_size=$big_batch --repeats=3 \
     --output="$RESULTS/train_step_time_${big_batch}_gpu.md" \
     || echo "batch $big_batch did not fit (or failed): see above"
 fi
-part "scanned and unrolled updates" "$PYTHON" benchmarks/train_step_time.py --skip_configs \
-  --d_steps_study --inpainting_study $updates --repeats=$repeats \
-  --output="$RESULTS/train_step_time_updates_gpu.md"
-part "FID throughput" "$PYTHON" -m benchmarks.fid_throughput $fid \
-  --output "$RESULTS/fid_throughput_gpu.md"
 echo "gpu_suite: all parts took $SECONDS s"

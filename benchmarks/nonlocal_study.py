@@ -157,18 +157,18 @@ def train(workdir: str, flags: List[str]) -> None:
 def step_cost(variant: str) -> tuple:
   """(median step seconds, device bytes of the compiled step, G and D parameters) of a
   variant's train step at the default batch, timed alone after the runs."""
-  from benchmarks import train_step_time  # pylint: disable=g-import-not-at-top
+  from benchmarks import compiled_step  # pylint: disable=g-import-not-at-top
   spec = parse_variant(variant)
   overrides = dict(spec.overrides)
   for field, (kind, resolutions, inside) in (("g_nonlocal", spec.g), ("d_nonlocal", spec.d)):
     overrides.update({f"model.{field}.kind": kind, f"model.{field}.resolutions": resolutions,
                       f"model.{field}.inside_blocks": inside})
-  config = train_step_time.shipped_config("default", overrides, 16)
-  step = train_step_time.OurStep(config)
+  config = compiled_step.shipped_config("default", overrides, 16)
+  step = compiled_step.OurStep(config)
   memory = step.compiled.memory_analysis()
   total = (memory.temp_size_in_bytes + memory.argument_size_in_bytes
            + memory.output_size_in_bytes - memory.alias_size_in_bytes)
-  seconds = train_step_time.median_step(step, STEP_REPEATS)
+  seconds = compiled_step.median_step(step, STEP_REPEATS)
   return seconds, total, step.parameters()
 
 

@@ -2,7 +2,7 @@
 
   python benchmarks/step_profile.py [--setting=32]
 
-Same model, batch and optimiser as table 3 of benchmarks/train_step_time.py. Each part of
+Same model, batch and optimiser as table 4 of benchmarks/train_step_time.py. Each part of
 the step runs alone, as its own compiled program (ours) or eager code (PyTorch), on the
 tensors the step gives it; the parts take turns with the whole step
 (`timing.interleaved_medians`), so that every row of one column comes from one
@@ -44,7 +44,7 @@ xla_cpu.use()  # before JAX compiles: the options train.py runs with
 
 from an_flax.models import build_models  # pylint: disable=g-import-not-at-top
 from an_flax.training import losses, state as state_lib
-from benchmarks import report, timing, train_step_time
+from benchmarks import compiled_step, report, timing
 
 _SETTING = flags.DEFINE_enum("setting", "32", ["32", "128"],
                              "32: the 32x32 SN-GAN at batch 16; 128: the 128x128 at batch 4.")
@@ -54,7 +54,7 @@ PARTS = ("G forward", "G forward+backward", "D forward", "D forward+backward",
 Call = Tuple[Callable[..., Any], Tuple[Any, ...]]
 
 
-def our_parts(step: train_step_time.OurStep) -> Dict[str, Call]:
+def our_parts(step: compiled_step.OurStep) -> Dict[str, Call]:
   """Each part of our step as a jitted function and its arguments."""
   config = step.config
   state = jax.tree.map(jnp.copy, step.state)  # the whole step donates its own
@@ -184,7 +184,7 @@ def torch_parts(config, constructor: Dict[str, Any]) -> Dict[str, Call]:
     with torch.no_grad():
       torch._foreach_lerp_(ema, list(generator.parameters()), 1e-4)  # pylint: disable=protected-access
 
-  whole, _, _ = train_step_time._torch_step(config, constructor)  # pylint: disable=protected-access
+  whole, _, _ = compiled_step.torch_step(config, constructor)
   return {"G forward": (g_forward, ()), "G forward+backward": (g_forward_backward, ()),
           "D forward": (d_forward, ()), "D forward+backward": (d_forward_backward, ()),
           "D input gradient": (d_input_gradient, ()), "spectral norm": (spectral_norm, ()),
@@ -211,9 +211,9 @@ def main(argv: list[str]) -> None:
   del argv
   import torch  # pylint: disable=g-import-not-at-top
   torch.set_num_threads(os.cpu_count() or 1)
-  name, config_name, overrides, batch, constructor = train_step_time.PYTORCH_SETTINGS[
+  name, config_name, overrides, batch, constructor = compiled_step.PYTORCH_SETTINGS[
       0 if _SETTING.value == "32" else 1]
-  ours = train_step_time.OurStep(train_step_time.shipped_config(config_name, overrides, batch))
+  ours = compiled_step.OurStep(compiled_step.shipped_config(config_name, overrides, batch))
   calls = {("ours", part): call for part, call in our_parts(ours).items()}
   calls.update({("pytorch", part): call
                 for part, call in torch_parts(ours.config, constructor).items()})
