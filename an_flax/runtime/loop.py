@@ -249,8 +249,12 @@ def compile_step(step_fn: Any, args: Tuple[Any, ...], guard: PreemptionGuard,
   Interruptible by SIGTERM (`PreemptionGuard.interruptible`): nothing new exists to save.
   """
   start = time.monotonic()
-  compiled = guard.interruptible(lambda: step_fn.lower(*args).compile(), newest_checkpoint)
-  flops = hardware.step_flops(compiled)
+  def lower_and_compile():
+    lowered = step_fn.lower(*args)
+    return lowered, lowered.compile()
+
+  lowered, compiled = guard.interruptible(lower_and_compile, newest_checkpoint)
+  flops = hardware.step_flops(lowered, jax.device_count())
   logging.info("Compiled the train step in %.1f s (%s FLOPs per device and step).",
                time.monotonic() - start, f"{flops:.3g}" if flops else "unknown")
   return compiled, flops
