@@ -21,6 +21,7 @@ from an_flax.models import build_models
 from an_flax.runtime import mesh as mesh_lib
 from an_flax.runtime.checkpoints import Checkpointer
 from an_flax.training.state import create_train_state, make_optimizers
+from training.helpers import FAST_COMPILE_FLAG
 
 ROOT = pathlib.Path(__file__).parents[2]
 TINY_CONFIG = pathlib.Path(__file__).with_name("tiny_config.py")
@@ -89,7 +90,8 @@ def run_eval(tmp_path_factory):
   """run_eval(*flags, check=True): `python eval.py --config=tiny_config.py *flags` from the
   repository root on 8 CPU devices, as a user runs it. The runs share a persistent
   compilation cache: they compile the same generator and Inception network."""
-  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+  env = {**os.environ,
+         "XLA_FLAGS": f"--xla_force_host_platform_device_count=8 {FAST_COMPILE_FLAG}",
          "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2",
          "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax_cache")),
          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5"}

@@ -15,6 +15,7 @@ import pytest
 from an_flax.evaluation import evaluate, shapes_metrics
 from an_flax.runtime import workdir as workdir_lib
 from evaluation.conftest import ROOT, TINY_CONFIG
+from training.helpers import FAST_COMPILE_FLAG
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def test_two_processes_write_the_record_one_process_writes(shapes_config, workdi
   expected = evaluate.evaluate_checkpoint(shapes_config, one, names=["shapes"])
   address = f"127.0.0.1:{_free_port()}"
   env = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2",
-         "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+         "XLA_FLAGS": f"--xla_force_host_platform_device_count=2 {FAST_COMPILE_FLAG}"}
   processes = [subprocess.Popen(
       [sys.executable, "eval.py", f"--config={TINY_CONFIG}", f"--workdir={two}", "--evals=shapes",
        f"--config.dataset.data_dir={data_dir}", "--config.sampling.standing_stats_batches=0",

@@ -17,6 +17,7 @@ from an_flax.inpainting import evaluation, fill
 from an_flax.inpainting.task import InpaintingTask
 from an_flax.runtime import preemption, run
 from configs.inpainting import inpaint_default
+from training.helpers import FAST_COMPILE_FLAG
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -142,7 +143,7 @@ def test_fill_command_line(trained, tmp_path):
       ("dataset.data_dir", config.dataset.data_dir))]
   base = [sys.executable, "inpaint.py", "fill", "--config", "configs/inpainting/inpaint_default.py",
           "--workdir", workdir, "--image", image, *overrides]
-  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": FAST_COMPILE_FLAG}
   ok = subprocess.run(base + ["--mask", _write(tmp_path / "good.png", good),
                               "--output", str(tmp_path / "out.png")],
                       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -176,7 +177,7 @@ def test_evaluate_in_two_processes_equals_one(trained, tmp_path):
       ("eval.num_examples", 16), ("dataset.data_dir", config.dataset.data_dir))]
   address = f"127.0.0.1:{_free_port()}"
   env = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2",
-         "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+         "XLA_FLAGS": f"--xla_force_host_platform_device_count=1 {FAST_COMPILE_FLAG}"}
   processes = [subprocess.Popen(
       [sys.executable, "inpaint.py", "evaluate", "--config",
        "configs/inpainting/inpaint_default.py", "--workdir", str(copy), *overrides,
