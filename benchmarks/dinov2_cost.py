@@ -21,7 +21,6 @@ compare them on a tiny ViT).
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Callable
 
@@ -118,29 +117,22 @@ def run(batch_size: int = 8, image_size: int = 128, config: ViTConfig = VIT_L14,
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--batch_size", type=int, default=8)
+  parser = report.throughput_parser(__doc__.split("\n\n")[0], 8,
+                                    "batch 2, a toy ViT on 56x56 inputs",
+                                    "dinov2_cost_<cpu or gpu>.md")
   parser.add_argument("--image_size", type=int, default=128)
-  parser.add_argument("--small", action="store_true",
-                      help="a few seconds' check: batch 2, a toy ViT on 56x56 inputs; writes "
-                           "no results file")
-  parser.add_argument("--output", default=None,
-                      help="markdown file (default: benchmarks/results/dinov2_cost_"
-                           "<cpu or gpu>.md)")
   args = parser.parse_args()
   if args.small:
     table = run(batch_size=2, image_size=32, config=SMALL, input_size=56, budget_s=0.0)
   else:
     table = run(args.batch_size, args.image_size)
-  output = args.output or (None if args.small else os.path.join(
-      report.RESULTS_DIR, f"dinov2_cost_{'gpu' if fid_throughput.on_gpu() else 'cpu'}.md"))
-  if output:
-    command = "python -m benchmarks.dinov2_cost " + (
-        "--small" if args.small else f"--batch_size {args.batch_size} "
-        f"--image_size {args.image_size}")
-    report.write(output, "FD_DINOv2 features: ours against dgm-eval's path", command, table)
-  else:
-    print("\n" + table)
+  command = "python -m benchmarks.dinov2_cost " + (
+      "--small" if args.small else f"--batch_size {args.batch_size} "
+      f"--image_size {args.image_size}")
+  report.write_unless_small(
+      args, os.path.join(report.RESULTS_DIR,
+                         f"dinov2_cost_{'gpu' if fid_throughput.on_gpu() else 'cpu'}.md"),
+      "FD_DINOv2 features: ours against dgm-eval's path", command, table)
 
 
 if __name__ == "__main__":

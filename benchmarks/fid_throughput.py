@@ -21,7 +21,6 @@ taking turns (`timing.interleaved_medians`). The default batch is pytorch-fid's 
 
 from __future__ import annotations
 
-import argparse
 import os
 import pathlib
 import tempfile
@@ -118,29 +117,18 @@ def run(batch_size: int = 50, image_size: int = IMAGE_SIZE,
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--batch_size", type=int, default=50)
-  parser.add_argument("--small", action="store_true",
-                      help="a few seconds' check: batch 2, Inception input 75x75; writes "
-                           "no results file")
-  parser.add_argument("--output", default=None,
-                      help="markdown file (default: benchmarks/results/fid_throughput_"
-                           "<cpu or gpu>.md)")
-  args = parser.parse_args()
+  args = report.throughput_parser(__doc__.split("\n\n")[0], 50,
+                                  "batch 2, Inception input 75x75",
+                                  "fid_throughput_<cpu or gpu>.md").parse_args()
   if args.small:
     table = run(batch_size=2, inception_size=75, budget_s=0.0)
   else:
     table = run(args.batch_size)
-  output = args.output or (None if args.small else
-                           os.path.join(report.RESULTS_DIR, "fid_throughput_"
-                                        f"{'gpu' if on_gpu() else 'cpu'}.md"))
-  if output:
-    command = "python -m benchmarks.fid_throughput " + (
-        "--small" if args.small else f"--batch_size {args.batch_size}")
-    report.write(output, "FID feature extraction: ours against pytorch-fid's network",
-                 command, table)
-  else:
-    print("\n" + table)
+  command = "python -m benchmarks.fid_throughput " + (
+      "--small" if args.small else f"--batch_size {args.batch_size}")
+  report.write_unless_small(
+      args, os.path.join(report.RESULTS_DIR, f"fid_throughput_{'gpu' if on_gpu() else 'cpu'}.md"),
+      "FID feature extraction: ours against pytorch-fid's network", command, table)
 
 
 if __name__ == "__main__":

@@ -20,3 +20,26 @@ def write(path: str, title: str, command: str, table: str) -> None:
   with open(path, "w") as f:
     f.write(f"# {title}\n\nCommand: `{command}`\n\n{table}\n")
   print(f"\nwritten to {path}")
+
+
+def throughput_parser(description: str, default_batch: int, small_help: str,
+                      results_name: str) -> argparse.ArgumentParser:
+  """--batch_size, --small (a few seconds' check) and --output, for the throughput tables."""
+  parser = argparse.ArgumentParser(description=description)
+  parser.add_argument("--batch_size", type=int, default=default_batch)
+  parser.add_argument("--small", action="store_true",
+                      help=f"a few seconds' check: {small_help}; writes no results file")
+  parser.add_argument("--output", default=None,
+                      help=f"markdown file (default: benchmarks/results/{results_name})")
+  return parser
+
+
+def write_unless_small(args: argparse.Namespace, default_path: str, title: str, command: str,
+                       table: str) -> None:
+  """Writes the table to --output, else to `default_path` unless it is a --small check,
+  which only prints it."""
+  output = args.output or (None if args.small else default_path)
+  if output:
+    write(output, title, command, table)
+  else:
+    print("\n" + table)

@@ -18,7 +18,6 @@ taking turns (`timing.interleaved_medians`).
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from an_flax.runtime import xla_cpu
@@ -93,27 +92,19 @@ def run(batch_size: int = 50, image_size: int = IMAGE_SIZE,
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--batch_size", type=int, default=50)
-  parser.add_argument("--small", action="store_true",
-                      help="a few seconds' check: batch 2, network input 75x75; writes no "
-                           "results file")
-  parser.add_argument("--output", default=None,
-                      help="markdown file (default: benchmarks/results/resize_modes_"
-                           "<platform>.md)")
-  args = parser.parse_args()
+  args = report.throughput_parser(__doc__.split("\n\n")[0], 50,
+                                  "batch 2, network input 75x75",
+                                  "resize_modes_<platform>.md").parse_args()
   if args.small:
     table = run(batch_size=2, inception_size=75, budget_s=0.0)
   else:
     table = run(args.batch_size)
-  output = args.output or (None if args.small else os.path.join(
-      report.RESULTS_DIR, f"resize_modes_{jax.devices()[0].platform}.md"))
-  if output:
-    command = "python -m benchmarks.resize_modes " + (
-        "--small" if args.small else f"--batch_size {args.batch_size}")
-    report.write(output, "Inception input paths: images/s of each resize mode", command, table)
-  else:
-    print("\n" + table)
+  command = "python -m benchmarks.resize_modes " + (
+      "--small" if args.small else f"--batch_size {args.batch_size}")
+  report.write_unless_small(
+      args, os.path.join(report.RESULTS_DIR, f"resize_modes_{jax.devices()[0].platform}.md"),
+      "Inception input paths: images/s of each resize mode", command, table)
+
 
 if __name__ == "__main__":
   main()

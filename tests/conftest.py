@@ -59,6 +59,27 @@ def tiny_dinov2(tmp_path_factory) -> types.SimpleNamespace:
                                image_size=56)
 
 
+# The files that take a minute or more, longest first. Run first (pytest.ini turns off
+# xdist's ordering by test count, which would run these few-test files last), they leave
+# the many short files to even out the workers at the end.
+LONG_FILES = (
+    "training/test_runs.py", "training/test_step.py", "training/test_learning.py",
+    "benchmarks/test_benchmarks.py", "training/test_faults.py",
+    "training/test_bucket_workdir.py", "inpainting/test_inpainting_run.py",
+    "convert/test_biggan_command.py", "training/test_biggan_step.py",
+    "evaluation/test_eval_main.py", "inpainting/test_inpainting_training.py",
+    "benchmarks/test_biggan_cost.py", "training/test_recipe_resume.py",
+    "data/test_imagenet.py",
+)
+
+
+def pytest_collection_modifyitems(items) -> None:
+  def rank(item) -> int:
+    path = item.nodeid.split("::")[0].removeprefix("tests/")
+    return LONG_FILES.index(path) if path in LONG_FILES else len(LONG_FILES)
+  items.sort(key=rank)  # stable: each file's tests keep their order
+
+
 def pytest_addoption(parser) -> None:
   parser.addoption("--learning_seeds", default="0",
                    help="Seeds of tests/training/test_learning.py (its calibration: 0,1,2).")

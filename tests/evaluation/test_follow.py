@@ -4,9 +4,6 @@ and on two processes (the same record as one process)."""
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -14,8 +11,8 @@ import pytest
 
 from an_flax.evaluation import evaluate, shapes_metrics
 from an_flax.runtime import workdir as workdir_lib
+import job_helpers
 from evaluation.conftest import ROOT, TINY_CONFIG
-from training.helpers import FAST_COMPILE_FLAG
 
 
 @pytest.fixture
@@ -60,33 +57,17 @@ def test_follow_stops_when_the_run_is_over(shapes_config, workdir, tmp_path):
   assert evaluate.follow(shapes_config, run, ["shapes"], poll_seconds=0.1) == [1, 3]
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def test_two_processes_write_the_record_one_process_writes(shapes_config, workdir, data_dir,
                                                            tmp_path):
   """Sampling and features sharded over both processes' devices; process 0 writes."""
   one = _copy(workdir, tmp_path / "one", [3])
   two = _copy(workdir, tmp_path / "two", [3])
   expected = evaluate.evaluate_checkpoint(shapes_config, one, names=["shapes"])
-  address = f"127.0.0.1:{_free_port()}"
-  env = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2",
-         "XLA_FLAGS": f"--xla_force_host_platform_device_count=2 {FAST_COMPILE_FLAG}"}
-  processes = [subprocess.Popen(
-      [sys.executable, "eval.py", f"--config={TINY_CONFIG}", f"--workdir={two}", "--evals=shapes",
-       f"--config.dataset.data_dir={data_dir}", "--config.sampling.standing_stats_batches=0",
-       f"--coordinator_address={address}", "--num_processes=2", f"--process_id={i}"],
-      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-      for i in range(2)]
-  try:
-    logs = [p.communicate(timeout=400)[0] for p in processes]
-  finally:
-    for p in processes:
-      p.kill()
-  assert [p.returncode for p in processes] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+  statuses, logs = job_helpers.run_job(
+      ["eval.py", f"--config={TINY_CONFIG}", f"--workdir={two}", "--evals=shapes",
+       f"--config.dataset.data_dir={data_dir}", "--config.sampling.standing_stats_batches=0"],
+      ROOT, devices_per_process=2)
+  assert statuses == [0, 0], logs[0][-3000:] + logs[1][-3000:]
   assert "Frechet distance" in logs[0] and "Frechet distance" not in logs[1]  # 0 reports
   with open(os.path.join(two, "eval_3.json")) as f:
     record = json.load(f)

