@@ -231,11 +231,10 @@ class Checkpointer:
     saved_model, run_model = _model_fields(saved), _model_fields(_config_json(config))
     # A field the checkpoint's config lacks is one a later schema added (its default is
     # what wrote the checkpoint); the arrays below still catch a real difference.
-    mismatched = sorted(k for k in saved_model.keys()
-                        if saved_model.get(k) != run_model.get(k))
+    mismatched = sorted(k for k, v in saved_model.items() if v != run_model.get(k))
     target = flax.serialization.to_state_dict(abstract_state)
     mismatched_arrays = _mismatched_arrays(metadata, target)
-    fields = ", ".join(f"model.{k}: checkpoint {saved_model.get(k)!r} vs this run "
+    fields = ", ".join(f"model.{k}: checkpoint {saved_model[k]!r} vs this run "
                        f"{run_model.get(k)!r}" for k in mismatched)
     if mismatched_arrays:
       raise IncompatibleCheckpointError(

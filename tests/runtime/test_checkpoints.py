@@ -94,6 +94,28 @@ def test_incompatible_checkpoint_names_the_config_that_wrote_it(tmp_path):
   checkpointer.close()
 
 
+def test_a_model_field_the_checkpoint_predates_is_no_change_and_a_changed_one_warns(
+    tmp_path, monkeypatch):
+  """A field a later schema added (absent from the checkpoint's config) restores silently;
+  a field with another value is named in a warning."""
+  warnings = []
+  monkeypatch.setattr(checkpoints.logging, "warning",
+                      lambda message, *args: warnings.append(message % args))
+  state = {"w": jnp.arange(4.0)}
+  abstract = {"w": jax.ShapeDtypeStruct((4,), jnp.float32)}
+  older = _tiny()
+  del older.model["g_ch"]  # written before the schema had the field
+  checkpointer = Checkpointer(str(tmp_path), every_steps=1, keep=3)
+  checkpointer.save(1, state, older)
+  checkpointer.save(2, state, _tiny(**{"model.g_ch": 16}))
+  checkpointer.wait()
+  checkpointer.restore(1, abstract, _tiny())
+  assert warnings == []
+  checkpointer.restore(2, abstract, _tiny())
+  assert len(warnings) == 1 and "model.g_ch: checkpoint 16 vs this run 8" in warnings[0]
+  checkpointer.close()
+
+
 def _two_checkpoints(workdir: str) -> dict:
   """Steps 1 and 2 of a small tree (a real data file each); returns its abstract tree."""
   checkpointer = Checkpointer(workdir, every_steps=1, keep=3)
