@@ -1,10 +1,10 @@
 """Peak arithmetic rates of accelerators, for the model FLOPs utilisation (MFU) of a step.
 
 MFU = (XLA's cost analysis of the lowered step over the devices: FLOPs per device) /
-(step time x the device's peak). Peaks are the vendors' dense (no sparsity) figures per chip for the
-dtype the matrix units run: bfloat16 compute, and float32 compute as XLA runs it by
-default (TF32 on NVIDIA A100/H100/H200, one bfloat16 pass on TPU). Unknown devices
-(CPUs among them) have no peak, and no MFU is reported for them.
+(step time x the device's peak). Peaks are the vendors' dense (no sparsity) figures per
+chip for the dtype the matrix units run: bfloat16 compute, and float32 compute as XLA
+runs it by default (TF32 on NVIDIA A100/H100/H200, one bfloat16 pass on TPU). Unknown
+devices (CPUs among them) have no peak, and no MFU is reported for them.
 """
 
 from typing import Optional

@@ -32,10 +32,10 @@ from jax._src import distributed  # the job's client: no public accessor
 PEER_LOST_EXIT_CODE = 75
 DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 100  # JAX's: long enough for a pod host's stalls
 _POLL_SECONDS = 1.0
+_SHUTDOWN_WAIT_SECONDS = 30.0  # process 0's wait for the others to disconnect
 
 _checkpoints: Optional[str] = None  # the running job's checkpoint directory, for the message
 _heartbeat_timeout = DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
-_SHUTDOWN_WAIT_SECONDS = 30.0
 _finished = threading.Event()  # set once this process is done: peers leaving is no loss
 _watchdog: Optional[threading.Thread] = None
 
