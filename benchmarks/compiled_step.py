@@ -19,7 +19,7 @@ xla_cpu.use()  # before JAX compiles: the options train.py runs with
 
 from an_flax.inpainting import steps as inpainting_steps  # pylint: disable=g-import-not-at-top
 from an_flax.models import build_models  # pylint: disable=g-import-not-at-top
-from an_flax.runtime import hardware, mesh as mesh_lib
+from an_flax.runtime import hardware, mesh as mesh_lib, update_loop
 from an_flax.training import state as state_lib
 from an_flax.training import steps
 
@@ -64,9 +64,10 @@ class OurStep:
     self.compiled = lowered.compile()
     self.compile_s = time.perf_counter() - start
     # Counted on the unrolled program: the analysis counts a scan's body once.
-    unrolled = steps.make_train_step(config, generator, discriminator, g_tx, d_tx, mesh,
-                                     "unroll").lower(self.state, self.batch)
-    self.flops = hardware.step_flops(unrolled, mesh.size)
+    if update_loop.resolve_loop(d_loop) != "unroll":
+      lowered = steps.make_train_step(config, generator, discriminator, g_tx, d_tx, mesh,
+                                      "unroll").lower(self.state, self.batch)
+    self.flops = hardware.step_flops(lowered, mesh.size)
 
   def __call__(self) -> Any:
     self.state, metrics = self.compiled(self.state, self.batch)
