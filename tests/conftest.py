@@ -7,8 +7,8 @@ import tempfile
 import types
 
 # Must run before jax is imported anywhere in the test session. LLVM at -O0
-# (training/helpers.FAST_COMPILE_FLAG): the tests' programs compile 1.5-2x faster
-# and, being small, run no slower.
+# (training/helpers.FAST_COMPILE_FLAG): most tests' time is compiling, which -O0 roughly
+# halves; the runs long enough for step time to count (test_learning.py) keep -O2.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8 "
                       "--xla_backend_optimization_level=0")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
